@@ -1,0 +1,41 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
+import type { DestinationStream } from 'pino';
+import { type AppConfig, CoreModule } from '@ibhq/core';
+import { DatabaseModule } from '@ibhq/db';
+import { LeadsModule } from '@ibhq/leads';
+import { RedisModule } from '@ibhq/redis';
+import { TenantsModule } from '@ibhq/tenants';
+import { HealthController } from './health/health.controller.js';
+import { ErrorFilter } from './http/error.filter.js';
+import { TenantContextInterceptor } from './http/tenant-context.interceptor.js';
+import { TenantGuard } from './http/tenant.guard.js';
+import { LeadsController } from './leads/leads.controller.js';
+import { MetricsController } from './metrics/metrics.controller.js';
+import { Metrics } from './metrics/metrics.js';
+import { TenantController } from './tenants/tenant.controller.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig, logStream?: DestinationStream): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        CoreModule.forRoot(config, { service: 'api', logStream }),
+        TerminusModule.forRoot({ logger: false }),
+        DatabaseModule,
+        RedisModule,
+        TenantsModule,
+        LeadsModule,
+      ],
+      controllers: [HealthController, MetricsController, TenantController, LeadsController],
+      providers: [
+        Metrics,
+        { provide: APP_FILTER, useClass: ErrorFilter },
+        { provide: APP_GUARD, useClass: TenantGuard },
+        { provide: APP_INTERCEPTOR, useClass: TenantContextInterceptor },
+      ],
+    };
+  }
+}

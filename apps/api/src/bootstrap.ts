@@ -1,0 +1,77 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import cors from '@fastify/cors';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { DestinationStream, Logger as Pino } from 'pino';
+import { type AppConfig, NestPinoLogger, PINO_LOGGER } from '@ibhq/core';
+import { AppModule } from './app.module.js';
+import { logRequests } from './http/request-log.js';
+import { securityHeaders } from './http/security-headers.js';
+import { Metrics } from './metrics/metrics.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/**
+ * Request ids: a well-formed incoming X-Request-Id is kept (so a proxy's id follows
+ * the request), anything else is replaced; the id is echoed in the response, in error
+ * bodies and in the request's log line.
+ */
+function requestId(raw: IncomingMessage): string {
+  const incoming = raw.headers['x-request-id'];
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
+/** Builds the API application (not listening): used by main.ts, the tests and the bench. */
+export async function createApiApp(
+  config: AppConfig,
+  options: { logStream?: DestinationStream } = {},
+): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.api.bodyLimitBytes,
+    trustProxy: config.api.trustProxy,
+    genReqId: requestId,
+    requestIdHeader: false,
+    return503OnClosing: true,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(config, options.logStream),
+    adapter,
+    { bufferLogs: true, abortOnError: false },
+  );
+  const logger = app.get<Pino>(PINO_LOGGER);
+  app.useLogger(new NestPinoLogger(logger));
+  app.enableShutdownHooks();
+
+  const fastify = app.getHttpAdapter().getInstance();
+  logRequests(fastify, logger);
+  // JSON only: any other body type answers 415 instead of reaching validation.
+  fastify.removeContentTypeParser(['text/plain']);
+  const headers = securityHeaders();
+  fastify.addHook('onRequest', (request, reply, done) => {
+    void reply.headers(headers).header('x-request-id', request.id);
+    done();
+  });
+  app.get(Metrics).instrument(fastify);
+
+  await app.register(cors, {
+    origin: config.api.corsOrigins.length > 0 ? [...config.api.corsOrigins] : false,
+    credentials: true,
+    exposedHeaders: ['x-request-id', 'retry-after'],
+  });
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('IBHQ API')
+      .setDescription('Lead CRM for introducing brokers: multi-tenant REST API.')
+      .setVersion('0.1.0')
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, {
+    jsonDocumentUrl: 'openapi.json',
+    raw: ['json'],
+  });
+  return app;
+}

@@ -1,0 +1,57 @@
+import { Controller, Get, HttpCode, Post } from '@nestjs/common';
+import { ApiHeader, ApiTags } from '@nestjs/swagger';
+import type { Page } from '@ibhq/core';
+import {
+  addNoteBody,
+  createLeadBody,
+  leadIdParam,
+  LeadsService,
+  pageQuery,
+  type ActivityView,
+  type AddNoteBody,
+  type CreateLeadBody,
+  type LeadView,
+  type PageQuery,
+} from '@ibhq/leads';
+import { DEV_TENANT_HEADER } from '../http/tenant.guard.js';
+import { ZBody, ZParam, ZQuery } from '../http/zod-params.js';
+
+@ApiTags('leads')
+@ApiHeader({ name: DEV_TENANT_HEADER, required: false, description: 'Development mode only' })
+@Controller('v1/leads')
+export class LeadsController {
+  constructor(private readonly leads: LeadsService) {}
+
+  @Post()
+  create(@ZBody(createLeadBody) body: CreateLeadBody): Promise<LeadView> {
+    return this.leads.create(body);
+  }
+
+  @Get()
+  list(@ZQuery(pageQuery) query: PageQuery): Promise<Page<LeadView>> {
+    return this.leads.list(query);
+  }
+
+  @Get(':id')
+  get(@ZParam('id', leadIdParam) id: string): Promise<LeadView> {
+    return this.leads.get(id);
+  }
+
+  /** Accepted now, written to the timeline by the worker (202). */
+  @Post(':id/notes')
+  @HttpCode(202)
+  addNote(
+    @ZParam('id', leadIdParam) id: string,
+    @ZBody(addNoteBody) body: AddNoteBody,
+  ): Promise<{ id: string; status: 'queued' }> {
+    return this.leads.addNote(id, body);
+  }
+
+  @Get(':id/activities')
+  activities(
+    @ZParam('id', leadIdParam) id: string,
+    @ZQuery(pageQuery) query: PageQuery,
+  ): Promise<Page<ActivityView>> {
+    return this.leads.listActivities(id, query);
+  }
+}

@@ -1,0 +1,41 @@
+import pg from 'pg';
+import type { Prisma } from '../generated/prisma/client.js';
+import { isDatabaseUnavailable } from './database-errors.js';
+
+/** The transaction-local settings the row-level security policies read. */
+export type ScopeSetting = 'app.tenant_id' | 'app.user_id' | 'app.api_key_hash';
+
+/**
+ * One statement in a transaction of its own whose settings are set first, on
+ * node-postgres directly: `BEGIN; SELECT set_config(...)...` as one simple-protocol
+ * message (values quoted as literals: a simple message carries no parameters), then
+ * the parameterised statement, then `COMMIT`. Three round trips; the settings die
+ * with the transaction, so the pooled connection never carries them further.
+ */
+export async function queryWithSettings<T extends object>(
+  pool: pg.Pool,
+  settings: readonly (readonly [ScopeSetting, string])[],
+  statement: Prisma.Sql,
+): Promise<T[]> {
+  const client = await pool.connect();
+  let failure: unknown;
+  try {
+    const set = settings
+      .map(([name, value]) => `SELECT set_config('${name}', ${pg.escapeLiteral(value)}, true)`)
+      .join('; ');
+    await client.query(`BEGIN; ${set}`);
+    const result = await client.query<T>(statement.text, statement.values);
+    await client.query('COMMIT');
+    return result.rows;
+  } catch (e) {
+    failure = e;
+    await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+      failure = rollbackError; // the connection is broken: do not reuse it
+    });
+    throw e;
+  } finally {
+    client.release(
+      failure instanceof Error && isDatabaseUnavailable(failure) ? failure : undefined,
+    );
+  }
+}

@@ -1,0 +1,145 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type pg from 'pg';
+import { currentTenant, type TenantId } from '@ibhq/core';
+import type { Prisma, PrismaClient } from '../generated/prisma/client.js';
+import { MODEL_OPERATIONS, TENANT_MODELS, type TenantModel, type TenantTx } from './models.js';
+import { withDatabaseErrors } from './database-errors.js';
+import { openTransaction } from './open-transaction.js';
+import { queryWithSettings } from './scoped-query.js';
+import { PG_POOL, PRISMA_ROOT } from './prisma-root.js';
+
+export interface TenantTransactionOptions {
+  readonly isolationLevel?: Prisma.TransactionIsolationLevel;
+  /** Longest the transaction may stay open, in ms (default 15 s). */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * The tenant-scoped database client: the only way tenant code reaches tenant tables.
+ *
+ * Every operation runs inside a transaction whose first statement is
+ * `set_config('app.tenant_id', <current tenant>, true)`, so PostgreSQL's row-level
+ * security confines it to the tenant of the current context (`runWithTenant`), and
+ * the setting dies with the transaction (a pooled connection never carries it to the
+ * next user). Without a tenant context every call throws TenantContextMissingError
+ * before touching the database.
+ *
+ * - `db.lead.findMany(...)` outside a transaction: one batch transaction
+ *   (BEGIN; set_config; query; COMMIT) on one connection.
+ * - `db.transaction(async (tx) => ...)`: one interactive transaction; inside it, both
+ *   `tx.*` and further `db.*` / `db.transaction(...)` calls run in that same
+ *   transaction (nesting joins, it never opens a second one).
+ *
+ * This is deliberately not a Prisma client extension: `$transaction` on extended
+ * clients lets queries escape the transaction (prisma/prisma#20678). Here the open
+ * transaction travels in AsyncLocalStorage and every call is routed to it
+ * explicitly; tenant-db.spec.ts (beside this file) proves nested calls share one backend
+ * transaction and roll back together.
+ */
+@Injectable()
+export class TenantDb {
+  declare readonly lead: TenantTx['lead'];
+  declare readonly leadActivity: TenantTx['leadActivity'];
+  declare readonly membership: TenantTx['membership'];
+  declare readonly invitation: TenantTx['invitation'];
+  declare readonly outboxEmail: TenantTx['outboxEmail'];
+  declare readonly apiKey: TenantTx['apiKey'];
+  declare readonly auditEvent: TenantTx['auditEvent'];
+  declare readonly auditHead: TenantTx['auditHead'];
+
+  constructor(
+    @Inject(PRISMA_ROOT) private readonly root: PrismaClient,
+    @Inject(PG_POOL) private readonly pool: pg.Pool,
+  ) {
+    for (const model of TENANT_MODELS) {
+      Object.defineProperty(this, model, { value: this.delegate(model), enumerable: true });
+    }
+  }
+
+  /**
+   * Raw SQL in the current tenant's scope, for hot paths and for what Prisma cannot
+   * express (trigram and full-text search, COPY-like bulk work). Row-level security
+   * confines it exactly like the model calls. Values are always parameters:
+   * `db.query<Row>(Prisma.sql\`SELECT ... WHERE id = ${id}::uuid\`)`.
+   *
+   * Outside a transaction it runs on node-postgres directly (the same pool as
+   * Prisma) in three round trips: `BEGIN; SELECT set_config(...)` as one message,
+   * the statement, `COMMIT`. Prisma's engine costs more CPU per query than the
+   * query itself on small reads (bench/README.md). Inside `transaction()` it runs on
+   * that transaction's connection.
+   */
+  async query<T extends object>(statement: Prisma.Sql): Promise<T[]> {
+    const tenantId = currentTenant('TenantDb.query').tenantId;
+    const outer = this.joinable(tenantId);
+    if (outer) return outer.$queryRawUnsafe<T[]>(statement.text, ...statement.values);
+    return withDatabaseErrors(() =>
+      queryWithSettings<T>(this.pool, [['app.tenant_id', tenantId]], statement),
+    );
+  }
+
+  /** Runs `fn` in one transaction of the current tenant (joining an open one). */
+  async transaction<T>(
+    fn: (tx: TenantTx) => Promise<T>,
+    options: TenantTransactionOptions = {},
+  ): Promise<T> {
+    const tenantId = currentTenant('TenantDb.transaction').tenantId;
+    const outer = this.joinable(tenantId);
+    if (outer) return fn(outer);
+    return withDatabaseErrors(() =>
+      this.root.$transaction(
+        async (tx) => {
+          await tx.$executeRaw`SELECT set_config('app.tenant_id', ${tenantId}, true)`;
+          return openTransaction.run({ tenantId, tx }, () => fn(tx));
+        },
+        {
+          ...(options.isolationLevel ? { isolationLevel: options.isolationLevel } : {}),
+          ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
+        },
+      ),
+    );
+  }
+
+  private joinable(tenantId: TenantId): Prisma.TransactionClient | undefined {
+    const outer = openTransaction.getStore();
+    if (!outer) return undefined;
+    if (outer.tenantId !== tenantId) {
+      // Switching tenants inside a transaction would silently run under the outer
+      // tenant's setting (or open a second, independent transaction): refuse both.
+      throw new Error(
+        `TenantDb: a transaction of tenant ${outer.tenantId} is open; tenant ${tenantId} cannot use it`,
+      );
+    }
+    return outer.tx;
+  }
+
+  private delegate(model: TenantModel): object {
+    const ops: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+    for (const op of MODEL_OPERATIONS) {
+      ops[op] = async (...args: unknown[]) => {
+        const tenantId = currentTenant(`TenantDb.${model}.${op}`).tenantId;
+        const outer = this.joinable(tenantId);
+        if (outer) return call(outer, model, op, args);
+        const [, result] = await withDatabaseErrors(() =>
+          this.root.$transaction([
+            this.root.$executeRaw`SELECT set_config('app.tenant_id', ${tenantId}, true)`,
+            call(this.root, model, op, args) as Prisma.PrismaPromise<unknown>,
+          ]),
+        );
+        return result;
+      };
+    }
+    return Object.freeze(ops);
+  }
+}
+
+function call(
+  client: Prisma.TransactionClient | PrismaClient,
+  model: TenantModel,
+  op: string,
+  args: unknown[],
+): unknown {
+  const delegate = client[model] as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const fn = delegate[op];
+  if (!fn) throw new Error(`unknown operation ${model}.${op}`);
+  return fn.apply(delegate, args);
+}

@@ -1,0 +1,85 @@
+import pg from 'pg';
+import { applyMigrations, configureAppRole, type PrismaLayout } from './migrator.js';
+import { passwordSql } from './scram.js';
+
+function parts(url: string): { user: string; password: string; database: string } {
+  const u = new URL(url);
+  return {
+    user: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    database: decodeURIComponent(u.pathname.replace(/^\//, '')),
+  };
+}
+
+export interface SetupResult {
+  readonly createdOwner: boolean;
+  readonly createdDatabase: boolean;
+  readonly applied: readonly string[];
+}
+
+/**
+ * First-time (and repeatable) setup of a database server for IBHQ, as a superuser:
+ * creates the owner role (LOGIN, CREATEROLE to manage the application role,
+ * CREATEDB for the shadow databases of `db:diff`) with the password of `ownerUrl`,
+ * creates the database owned by it, then migrates as the owner and configures the
+ * application role of `appUrl`. Safe to run again: it only creates what is missing
+ * and re-applies the passwords from the environment.
+ */
+export async function setupDatabase(options: {
+  adminUrl: string;
+  ownerUrl: string;
+  appUrl: string;
+  layout: PrismaLayout;
+}): Promise<SetupResult> {
+  const owner = parts(options.ownerUrl);
+  const app = parts(options.appUrl);
+  if (!owner.user || !owner.database) {
+    throw new Error('DATABASE_OWNER_URL must name a user and a database');
+  }
+  if (owner.database !== app.database) {
+    throw new Error(
+      `DATABASE_OWNER_URL and DATABASE_URL must name the same database (${owner.database} vs ${app.database})`,
+    );
+  }
+  const admin = new pg.Client({ connectionString: options.adminUrl });
+  await admin.connect();
+  let createdOwner = false;
+  let createdDatabase = false;
+  try {
+    const password = passwordSql(owner.password);
+    const role = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [owner.user]);
+    if (role.rowCount === 0) {
+      try {
+        await admin.query(
+          `CREATE ROLE ${pg.escapeIdentifier(owner.user)} LOGIN CREATEROLE CREATEDB PASSWORD ${password}`,
+        );
+        createdOwner = true;
+      } catch (e) {
+        // Another setup of the same cluster created it at the same moment.
+        if (
+          (e as { code?: string }).code !== '42710' &&
+          (e as { code?: string }).code !== '23505'
+        ) {
+          throw e;
+        }
+      }
+    }
+    if (!createdOwner) {
+      await admin.query(
+        `ALTER ROLE ${pg.escapeIdentifier(owner.user)} LOGIN CREATEROLE CREATEDB PASSWORD ${password}`,
+      );
+    }
+    const db = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [owner.database]);
+    if (db.rowCount === 0) {
+      await admin.query(
+        `CREATE DATABASE ${pg.escapeIdentifier(owner.database)} OWNER ${pg.escapeIdentifier(owner.user)}`,
+      );
+      createdDatabase = true;
+    }
+  } finally {
+    await admin.end();
+  }
+  const { applied } = await applyMigrations(options.ownerUrl, options.layout);
+  await configureAppRole(options.ownerUrl, options.appUrl);
+  return { createdOwner, createdDatabase, applied };
+}

@@ -1,0 +1,110 @@
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import type { ConnectionOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+import { AppConfig, DomainError, ErrorCode } from '@ibhq/core';
+
+/**
+ * The process's Redis, behind one injectable class: a command client for the
+ * product's own keys (sessions, leases, rate limits in later issues), the options
+ * BullMQ needs for its connections, and the key prefix of the deployment.
+ *
+ * The command client does not queue commands while Redis is unreachable: a caller
+ * gets an error at once (answered as 503) instead of a request that hangs.
+ */
+@Injectable()
+export class RedisConnection implements OnApplicationShutdown {
+  readonly client: Redis;
+  readonly prefix: string;
+  private readonly url: string;
+
+  constructor(config: AppConfig) {
+    this.url = config.redis.url;
+    this.prefix = config.redis.keyPrefix;
+    this.client = new Redis(this.url, {
+      connectionName: `${this.prefix}:commands`,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 5_000,
+      lazyConnect: true,
+    });
+    // Errors surface on the commands that fail; the client reconnects by itself.
+    this.client.on('error', () => undefined);
+    this.client.connect().catch(() => undefined);
+  }
+
+  /** `<prefix>:<part>:<part>...` */
+  key(...parts: readonly string[]): string {
+    return [this.prefix, ...parts].join(':');
+  }
+
+  /**
+   * Connection options for BullMQ. Workers need `maxRetriesPerRequest: null` (their
+   * blocking commands must wait through reconnects); producers fail fast instead, so
+   * that an API call answers 503 rather than hanging while Redis is down.
+   */
+  bullConnection(role: 'worker' | 'producer'): ConnectionOptions {
+    return role === 'worker'
+      ? { url: this.url, maxRetriesPerRequest: null }
+      : {
+          url: this.url,
+          maxRetriesPerRequest: 1,
+          enableOfflineQueue: false,
+          connectTimeout: 5_000,
+        };
+  }
+
+  /**
+   * False once the command connection has been lost (it is reconnecting or closed):
+   * callers can then fail at once instead of waiting for a timeout. True while it is
+   * connected or still making its first connection.
+   */
+  get reachable(): boolean {
+    return !['close', 'reconnecting', 'end'].includes(this.client.status);
+  }
+
+  /**
+   * Runs commands on the command client; a lost connection or a failed command is
+   * DEPENDENCY_UNAVAILABLE (503) at once, never a hang.
+   */
+  async call<T>(commands: (client: Redis) => Promise<T>): Promise<T> {
+    if (!this.reachable) throw redisUnavailable(new Error('Redis connection is down'));
+    try {
+      return await commands(this.client);
+    } catch (e) {
+      throw redisUnavailable(e);
+    }
+  }
+
+  /** Resolves when Redis answers PING within `timeoutMs`. */
+  async ping(timeoutMs = 1_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.client.ping(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => {
+            reject(new Error(`Redis did not answer within ${timeoutMs} ms`));
+          }, timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.client.quit().catch(() => {
+      this.client.disconnect();
+    });
+  }
+}
+
+/** Turns a Redis failure into the product's "dependency unavailable" error. */
+export function redisUnavailable(cause: unknown): DomainError {
+  return new DomainError(
+    ErrorCode.DependencyUnavailable,
+    'The queue service is unavailable; nothing was accepted. Try again shortly.',
+    { dependency: 'redis' },
+    { cause },
+  );
+}

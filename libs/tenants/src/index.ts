@@ -1,0 +1,8 @@
+export {
+  createTenantInput,
+  slugify,
+  TenantsService,
+  type CreateTenantInput,
+  type TenantView,
+} from './tenants.service.js';
+export { TenantsModule } from './tenants.module.js';

@@ -1,0 +1,103 @@
+import { Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
+import { z } from 'zod';
+import { asTenantId, DomainError, ErrorCode, NotFoundError, type TenantId } from '@ibhq/core';
+import { $Enums, PlatformDb, Prisma, type Tenant } from '@ibhq/db';
+
+export const createTenantInput = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  slug: z
+    .string()
+    .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'lower-case letters, digits and dashes (1-63)')
+    .optional(),
+  region: z.enum($Enums.Region).default($Enums.Region.EU),
+});
+export type CreateTenantInput = z.input<typeof createTenantInput>;
+
+export interface TenantView {
+  readonly id: TenantId;
+  readonly name: string;
+  readonly slug: string;
+  readonly region: $Enums.Region;
+  readonly status: $Enums.TenantStatus;
+  readonly createdAt: Date;
+}
+
+const toView = (t: Tenant): TenantView => ({
+  id: asTenantId(t.id),
+  name: t.name,
+  slug: t.slug,
+  region: t.region,
+  status: t.status,
+  createdAt: t.createdAt,
+});
+
+/** A slug from a name: lower-case ASCII words joined by dashes. */
+export function slugify(name: string): string {
+  const slug = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 50)
+    .replace(/-+$/, '');
+  return slug || 'tenant';
+}
+
+/** How long a tenant's status is trusted from memory on the request path. */
+const STATUS_TTL_MS = 10_000;
+
+/** Tenants are platform rows: this service is one of the few users of PlatformDb. */
+@Injectable()
+export class TenantsService {
+  /** id -> status, or null for "no such tenant" (negative answers are cached too). */
+  private readonly statuses = new LRUCache<string, { status: $Enums.TenantStatus | null }>({
+    max: 50_000,
+    ttl: STATUS_TTL_MS,
+  });
+
+  constructor(private readonly db: PlatformDb) {}
+
+  /**
+   * The status of a tenant, or null if there is none, from a short-lived cache: the
+   * authentication path asks on every request. A suspension takes effect within
+   * STATUS_TTL_MS.
+   */
+  async status(id: TenantId): Promise<$Enums.TenantStatus | null> {
+    const cached = this.statuses.get(id);
+    if (cached) return cached.status;
+    const row = await this.db.tenant.findUnique({ where: { id }, select: { status: true } });
+    const status = row?.status ?? null;
+    this.statuses.set(id, { status });
+    return status;
+  }
+
+  async create(input: CreateTenantInput): Promise<TenantView> {
+    const data = createTenantInput.parse(input);
+    const slug = data.slug ?? slugify(data.name);
+    try {
+      return toView(
+        await this.db.tenant.create({ data: { name: data.name, slug, region: data.region } }),
+      );
+    } catch (e) {
+      if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') {
+        throw new DomainError(ErrorCode.Conflict, `the slug "${slug}" is taken`, {
+          fields: [{ field: 'slug', message: 'is taken' }],
+        });
+      }
+      throw e;
+    }
+  }
+
+  async get(id: TenantId): Promise<TenantView> {
+    const tenant = await this.db.tenant.findUnique({ where: { id } });
+    if (!tenant) throw new NotFoundError('tenant');
+    return toView(tenant);
+  }
+
+  async findBySlug(slug: string): Promise<TenantView | null> {
+    const tenant = await this.db.tenant.findUnique({ where: { slug } });
+    return tenant ? toView(tenant) : null;
+  }
+}
