@@ -31,7 +31,25 @@ describe('logs never carry credentials or sessions', () => {
         body: { displayName: 'x', password: PASSWORD, sessionString: SESSION, token: BEARER },
       },
     );
-    expect(rejected.status).toBe(400);
+    // The bearer token is not a valid credential: refused before the body is read.
+    expect(rejected.status).toBe(401);
+    const { authorization: _bearer, ...withoutBearer } = headers;
+    const invalid = await api.request(
+      'POST',
+      `/v1/leads?password=${encodeURIComponent(PASSWORD)}&session=${SESSION}`,
+      {
+        tenant,
+        headers: withoutBearer,
+        body: { displayName: 'x', password: PASSWORD, sessionString: SESSION, token: BEARER },
+      },
+    );
+    expect(invalid.status).toBe(400);
+    // A sign-in with the password (refused: no such account).
+    const login = await api.request('POST', '/v1/auth/login', {
+      headers,
+      body: { email: 'nobody@example.com', password: PASSWORD },
+    });
+    expect(login.status).toBe(401);
     // ...accepted input, an unknown route, and a failing tenant check.
     await api.request('POST', '/v1/leads', {
       tenant,

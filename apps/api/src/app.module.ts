@@ -4,13 +4,20 @@ import { TerminusModule } from '@nestjs/terminus';
 import type { DestinationStream } from 'pino';
 import { type AppConfig, CoreModule } from '@ibhq/core';
 import { DatabaseModule } from '@ibhq/db';
+import { AccountsModule } from '@ibhq/accounts';
+import { AuditModule } from '@ibhq/audit';
 import { LeadsModule } from '@ibhq/leads';
 import { RedisModule } from '@ibhq/redis';
 import { TenantsModule } from '@ibhq/tenants';
+import { ApiKeysController } from './accounts/api-keys.controller.js';
+import { AuthController } from './accounts/auth.controller.js';
+import { InvitationsController, MembersController } from './accounts/members.controller.js';
+import { StaffController } from './accounts/staff.controller.js';
+import { AuditController } from './audit/audit.controller.js';
 import { HealthController } from './health/health.controller.js';
 import { ErrorFilter } from './http/error.filter.js';
 import { TenantContextInterceptor } from './http/tenant-context.interceptor.js';
-import { TenantGuard } from './http/tenant.guard.js';
+import { AuthGuard } from './http/auth.guard.js';
 import { LeadsController } from './leads/leads.controller.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { Metrics } from './metrics/metrics.js';
@@ -28,12 +35,25 @@ export class AppModule {
         RedisModule,
         TenantsModule,
         LeadsModule,
+        AccountsModule,
+        AuditModule,
       ],
-      controllers: [HealthController, MetricsController, TenantController, LeadsController],
+      controllers: [
+        HealthController,
+        MetricsController,
+        TenantController,
+        LeadsController,
+        AuthController,
+        MembersController,
+        InvitationsController,
+        ApiKeysController,
+        StaffController,
+        AuditController,
+      ],
       providers: [
         Metrics,
         { provide: APP_FILTER, useClass: ErrorFilter },
-        { provide: APP_GUARD, useClass: TenantGuard },
+        { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_INTERCEPTOR, useClass: TenantContextInterceptor },
       ],
     };

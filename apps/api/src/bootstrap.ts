@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import cookie from '@fastify/cookie';
 import cors from '@fastify/cors';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -55,10 +56,19 @@ export async function createApiApp(
   });
   app.get(Metrics).instrument(fastify);
 
+  // Reads the session cookie (AuthGuard); nothing is signed with it: the value is an
+  // opaque token whose hash Redis knows.
+  await app.register(cookie);
   await app.register(cors, {
     origin: config.api.corsOrigins.length > 0 ? [...config.api.corsOrigins] : false,
     credentials: true,
-    exposedHeaders: ['x-request-id', 'retry-after'],
+    exposedHeaders: [
+      'x-request-id',
+      'retry-after',
+      'ratelimit-limit',
+      'ratelimit-remaining',
+      'ratelimit-reset',
+    ],
   });
 
   const document = SwaggerModule.createDocument(

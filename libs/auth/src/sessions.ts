@@ -17,11 +17,13 @@ export interface Session {
   /** Set on IBHQ staff's break-glass sessions. */
   readonly staffReason?: string;
   readonly createdAt: string;
+  /** Set on sessions of a fixed lifetime (staff): use does not extend them. */
+  readonly expiresAt?: string;
   readonly ip?: string;
   readonly userAgent?: string;
 }
 
-export type NewSession = Omit<Session, 'id' | 'createdAt'>;
+export type NewSession = Omit<Session, 'id' | 'createdAt' | 'expiresAt'>;
 
 const TOKEN_PREFIX = 'ibhq_s_';
 const TOKEN = /^ibhq_s_[A-Za-z0-9_-]{43}$/;
@@ -59,17 +61,24 @@ export class SessionStore {
     data: NewSession,
     ttlSeconds = this.ttl,
   ): Promise<{ token: string; session: Session }> {
+    // Never longer than the configured lifetime (itself at most 24 h): the user's index
+    // lives that long, and Redis keeps no session longer.
+    const ttl = Math.min(ttlSeconds, this.ttl);
     const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const tokenHash = hashToken(token);
+    const now = this.clock.now();
     const session: Session = {
       ...data,
       id: randomUUID(),
-      createdAt: this.clock.now().toISOString(),
+      createdAt: now.toISOString(),
+      ...(ttlSeconds === this.ttl
+        ? {}
+        : { expiresAt: new Date(now.getTime() + ttl * 1000).toISOString() }),
     };
     await this.redis.call((redis) =>
       redis
         .multi()
-        .set(this.sessionKey(tokenHash), JSON.stringify(session), 'EX', ttlSeconds)
+        .set(this.sessionKey(tokenHash), JSON.stringify(session), 'EX', ttl)
         .hset(this.indexKey(session.userId), session.id, tokenHash)
         .expire(this.indexKey(session.userId), this.ttl)
         .exec(),
@@ -85,6 +94,11 @@ export class SessionStore {
     );
     if (raw === null) return null;
     const session = JSON.parse(raw) as Session;
+    if (session.expiresAt !== undefined) {
+      // A fixed-lifetime session: put back the end GETEX moved.
+      const end = Math.floor(Date.parse(session.expiresAt) / 1000);
+      await this.redis.call((redis) => redis.expireat(this.sessionKey(hashToken(token)), end));
+    }
     // Keep the index at least as long as the session; nothing waits for it.
     void this.redis.client.expire(this.indexKey(session.userId), this.ttl).catch(() => undefined);
     return session;
@@ -160,8 +174,11 @@ export class SessionStore {
     const raw = await this.redis.call((redis) => redis.get(key));
     if (raw === null) return null;
     const session = { ...(JSON.parse(raw) as Session), ...patch };
-    await this.redis.call((redis) => redis.set(key, JSON.stringify(session), 'KEEPTTL', 'XX'));
-    return session;
+    const written = await this.redis.call((redis) =>
+      redis.set(key, JSON.stringify(session), 'KEEPTTL', 'XX'),
+    );
+    // XX: null when the session ended in between; it is not brought back.
+    return written === null ? null : session;
   }
 
   private sessionKey(tokenHash: string): string {

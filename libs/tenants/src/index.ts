@@ -3,6 +3,7 @@ export {
   slugify,
   TenantsService,
   type CreateTenantInput,
+  type TenantAccess,
   type TenantView,
 } from './tenants.service.js';
 export { TenantsModule } from './tenants.module.js';

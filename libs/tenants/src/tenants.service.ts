@@ -45,14 +45,21 @@ export function slugify(name: string): string {
   return slug || 'tenant';
 }
 
+export interface TenantAccess {
+  readonly status: $Enums.TenantStatus;
+  readonly require2faForOwners: boolean;
+  /** null: the deployment's default. */
+  readonly apiRateLimitPerMinute: number | null;
+}
+
 /** How long a tenant's status is trusted from memory on the request path. */
 const STATUS_TTL_MS = 10_000;
 
 /** Tenants are platform rows: this service is one of the few users of PlatformDb. */
 @Injectable()
 export class TenantsService {
-  /** id -> status, or null for "no such tenant" (negative answers are cached too). */
-  private readonly statuses = new LRUCache<string, { status: $Enums.TenantStatus | null }>({
+  /** id -> what the request path needs, or null for "no such tenant" (cached too). */
+  private readonly access = new LRUCache<string, { access: TenantAccess | null }>({
     max: 50_000,
     ttl: STATUS_TTL_MS,
   });
@@ -60,17 +67,29 @@ export class TenantsService {
   constructor(private readonly db: PlatformDb) {}
 
   /**
-   * The status of a tenant, or null if there is none, from a short-lived cache: the
-   * authentication path asks on every request. A suspension takes effect within
-   * STATUS_TTL_MS.
+   * What the authentication path needs of a tenant (status, settings), or null if
+   * there is none, from a short-lived cache: it is asked on every request. A change
+   * made elsewhere takes effect within STATUS_TTL_MS (at once in this process, see
+   * forget()).
    */
+  async accessOf(id: TenantId): Promise<TenantAccess | null> {
+    const cached = this.access.get(id);
+    if (cached) return cached.access;
+    const row = await this.db.tenant.findUnique({
+      where: { id },
+      select: { status: true, require2faForOwners: true, apiRateLimitPerMinute: true },
+    });
+    this.access.set(id, { access: row });
+    return row;
+  }
+
   async status(id: TenantId): Promise<$Enums.TenantStatus | null> {
-    const cached = this.statuses.get(id);
-    if (cached) return cached.status;
-    const row = await this.db.tenant.findUnique({ where: { id }, select: { status: true } });
-    const status = row?.status ?? null;
-    this.statuses.set(id, { status });
-    return status;
+    return (await this.accessOf(id))?.status ?? null;
+  }
+
+  /** Drops the cached access of a tenant whose settings or status just changed. */
+  forget(id: TenantId): void {
+    this.access.delete(id);
   }
 
   async create(input: CreateTenantInput): Promise<TenantView> {

@@ -89,6 +89,14 @@ function frameworkError(e: unknown): { status: number; code: ErrorCode; message:
   }
 }
 
+/** Seconds a rate-limited caller should wait (the limiter says; 60 otherwise). */
+function retryAfterOf(e: unknown): number {
+  const seconds = e instanceof DomainError ? e.details?.retryAfterSeconds : undefined;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0
+    ? Math.ceil(seconds)
+    : 60;
+}
+
 /** The code of a Nest HTTP exception (thrown by the framework, not by our code). */
 function codeOfStatus(status: number): ErrorCode | 'HTTP_ERROR' {
   switch (status) {
@@ -129,6 +137,7 @@ export class ErrorFilter implements ExceptionFilter {
     const requestId = request.id;
     const { status, body } = this.toResponse(exception, requestId, request);
     if (status === 503) void reply.header('retry-after', '5');
+    if (status === 429) void reply.header('retry-after', String(retryAfterOf(exception)));
     void reply.status(status).type('application/json; charset=utf-8').send(body);
   }
 

@@ -13,7 +13,8 @@ import {
   type LeadView,
   type PageQuery,
 } from '@ibhq/leads';
-import { DEV_TENANT_HEADER } from '../http/tenant.guard.js';
+import { Requires } from '../http/access.decorators.js';
+import { DEV_TENANT_HEADER } from '../http/auth.guard.js';
 import { ZBody, ZParam, ZQuery } from '../http/zod-params.js';
 
 @ApiTags('leads')
@@ -23,22 +24,26 @@ export class LeadsController {
   constructor(private readonly leads: LeadsService) {}
 
   @Post()
+  @Requires('leads:write')
   create(@ZBody(createLeadBody) body: CreateLeadBody): Promise<LeadView> {
     return this.leads.create(body);
   }
 
   @Get()
+  @Requires('leads:read')
   list(@ZQuery(pageQuery) query: PageQuery): Promise<Page<LeadView>> {
     return this.leads.list(query);
   }
 
   @Get(':id')
+  @Requires('leads:read')
   get(@ZParam('id', leadIdParam) id: string): Promise<LeadView> {
     return this.leads.get(id);
   }
 
   /** Accepted now, written to the timeline by the worker (202). */
   @Post(':id/notes')
+  @Requires('leads:write')
   @HttpCode(202)
   addNote(
     @ZParam('id', leadIdParam) id: string,
@@ -48,6 +53,7 @@ export class LeadsController {
   }
 
   @Get(':id/activities')
+  @Requires('leads:read')
   activities(
     @ZParam('id', leadIdParam) id: string,
     @ZQuery(pageQuery) query: PageQuery,
