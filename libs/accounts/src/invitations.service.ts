@@ -48,7 +48,8 @@ interface InvitationClaims {
 /**
  * Invitations by e-mail: a signed, single-use link that expires. The e-mail goes to
  * the outbox table (its body Fernet-encrypted: the link is a credential) and, outside
- * production, to the log so a developer can follow it without a mail server.
+ * production, to the log, where the logger masks the link's token like any other
+ * credential (`npm run cli -- outbox:show` prints the outbox in development).
  */
 @Injectable()
 export class InvitationsService {
@@ -202,7 +203,11 @@ export class InvitationsService {
           { field: 'body.displayName', message: 'is required to create your account' },
         ]);
       }
-      this.passwords.checkPolicy(body.password, [invitation.email, body.displayName]);
+      this.passwords.checkPolicy(
+        body.password,
+        [invitation.email, body.displayName],
+        'body.password',
+      );
       passwordHash = await this.passwords.hash(body.password);
       userId = uuidv7();
     }

@@ -111,7 +111,7 @@ export class MembersService {
         action: 'member.removed',
         targetType: 'member',
         targetId: id,
-        metadata: { userId: member.userId, role: member.role, apiKeysRevoked: keys },
+        metadata: { userId: member.userId, role: member.role, revokedIntegrations: keys },
       });
       return member;
     });

@@ -89,7 +89,11 @@ export class SignInService {
   /** A new tenant and its owner, in one transaction, then signed in to it. */
   async signup(body: SignupBody, client: ClientInfo): Promise<SignInResult> {
     await this.limits.consume('signup:ip', client.ip ?? 'unknown');
-    this.passwords.checkPolicy(body.password, [body.email, body.displayName, body.tenantName]);
+    this.passwords.checkPolicy(
+      body.password,
+      [body.email, body.displayName, body.tenantName],
+      'body.password',
+    );
     if (await this.users.findByEmail(body.email)) {
       throw new DomainError(
         ErrorCode.Conflict,
