@@ -21,5 +21,5 @@ SIGNING_KEYS=${secret(32)}
 API_HOST=127.0.0.1
 API_PORT=${port}
 API_PUBLIC_URL=http://127.0.0.1:${port}
-DEV_TENANT_HEADER=true
+DEV_TENANT_HEADER=false
 `);

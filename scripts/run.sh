@@ -183,10 +183,9 @@ start worker "$WORKER" "$magenta"
 
 http_status() {
   node -e '
-    fetch(process.argv[1], { headers: process.argv[2] ? { "x-tenant-id": process.argv[2] } : {},
-      signal: AbortSignal.timeout(2000) })
+    fetch(process.argv[1], { signal: AbortSignal.timeout(2000) })
       .then((r) => { process.stdout.write(String(r.status)); }, () => process.stdout.write("000"));
-  ' "$1" "${2:-}"
+  ' "$1"
 }
 
 ready=0
@@ -212,20 +211,25 @@ fi
 
 # ------------------------------------------------------------------------- banner ----
 # A lead of the demo tenant, so that the commands below can be pasted as they are.
+demo_login=$(grep -oE 'demo owner: [^ ]+ / [^ ]+' <<<"$seed_output" || true)
+demo_email=$(cut -d' ' -f3 <<<"$demo_login")
+demo_password=$(cut -d' ' -f5 <<<"$demo_login")
 lead_id=$(
   node -e '
-    fetch(process.argv[1], { headers: { "x-tenant-id": process.argv[2] } })
+    const [base, email, password] = process.argv.slice(1);
+    fetch(`${base}/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email, password }) })
+      .then((r) => r.json())
+      .then(({ token }) => fetch(`${base}/v1/leads?limit=1`, { headers: { authorization: `Bearer ${token}` } }))
       .then((r) => r.json())
       .then((page) => process.stdout.write(page.items?.[0]?.id ?? ""), () => {});
-  ' "$base/v1/leads?limit=1" "$tenant_id"
+  ' "$base" "$demo_email" "$demo_password"
 )
 lead_id=${lead_id:-<lead-id>}
-dev_header=$(env_value DEV_TENANT_HEADER)
 metrics_note=''
 # shellcheck disable=SC2016 # shown literally
 [ -n "$(env_value METRICS_TOKEN)" ] && metrics_note=' (needs: -H "authorization: Bearer $METRICS_TOKEN")'
-h="-H 'x-tenant-id: $tenant_id'"
-json="-H 'content-type: application/json'"
+auth='-H "authorization: Bearer $TOKEN"'
 
 cat <<EOF
 
@@ -236,28 +240,26 @@ ${bold}IBHQ is running${reset}  (API pid $api_pid, worker pid $worker_pid; Ctrl-
   Health       $base/health/ready   (liveness: $base/health/live)
   Metrics      $base/metrics$metrics_note
   Demo tenant  $tenant_id
+  Demo owner   $demo_email / $demo_password
   Logs (JSON)  $LOG_DIR/api.log  $LOG_DIR/worker.log
 
-EOF
-case "$dev_header" in
-  true | 1)
-    cat <<EOF
-${bold}Try it${reset} (development mode: the x-tenant-id header names the tenant)
-${dim}# 1. list the demo tenant's leads${reset}
-curl -s '$base/v1/leads' $h
+${bold}Try it${reset}
+${dim}# 1. sign in as the demo owner (the answer's "token" is a session token, 24 h sliding)${reset}
+TOKEN=\$(curl -s -X POST '$base/v1/auth/login' $json -d '{"email":"$demo_email","password":"$demo_password"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')
 
-${dim}# 2. create a lead${reset}
-curl -s -X POST '$base/v1/leads' $h $json -d '{"displayName":"Erin Newcomer"}'
+${dim}# 2. list the demo tenant's leads, and create one${reset}
+curl -s '$base/v1/leads' $auth
+curl -s -X POST '$base/v1/leads' $auth $json -d '{"displayName":"Erin Newcomer"}'
 
 ${dim}# 3. add a note to a lead (202: the worker writes it to the timeline), then read the timeline${reset}
-curl -s -X POST '$base/v1/leads/$lead_id/notes' $h $json -d '{"body":"Asked about the spread on XAUUSD"}'; sleep 1; curl -s '$base/v1/leads/$lead_id/activities' $h
+curl -s -X POST '$base/v1/leads/$lead_id/notes' $auth $json -d '{"body":"Asked about the spread on XAUUSD"}'; sleep 1; curl -s '$base/v1/leads/$lead_id/activities' $auth
+
+${dim}# 4. invite a member, read the invitation e-mail in the outbox, see the audit trail${reset}
+curl -s -X POST '$base/v1/invitations' $auth $json -d '{"email":"agent@example.com","role":"agent"}'
+node --env-file=.env $CLI outbox:show $tenant_id
+curl -s '$base/v1/audit-events' $auth
 
 EOF
-    ;;
-  *)
-    say "DEV_TENANT_HEADER is off: /v1 routes answer 401 until sign-in exists (the accounts issue)"
-    ;;
-esac
 
 # --------------------------------------------------------------------------- wait ----
 # Returns when either process exits (or at once, through on_signal, on Ctrl-C/SIGTERM).

@@ -34,7 +34,7 @@ describe('faults', () => {
       expect(res.headers.get('retry-after')).toBe('5');
       const body = res.body as ErrorBody;
       expect(body.error.code).toBe('DEPENDENCY_UNAVAILABLE');
-      expect(body.error.message).toMatch(/nothing was accepted/);
+      expect(body.error.message).toMatch(/nothing was done/);
     });
 
     it('readiness says Redis is down; reads that need only PostgreSQL still work', async () => {

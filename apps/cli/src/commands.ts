@@ -1,8 +1,16 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { NestFactory } from '@nestjs/core';
-import { Module } from '@nestjs/common';
-import { AppConfig, CoreModule, loadConfigOrExit, runWithTenant } from '@ibhq/core';
+import { type INestApplicationContext, Module } from '@nestjs/common';
+import { AccountsModule, SignInService } from '@ibhq/accounts';
+import {
+  type AppConfig,
+  asTenantId,
+  CoreModule,
+  loadConfigOrExit,
+  runWithTenant,
+} from '@ibhq/core';
+import { CryptoModule, FernetKeyRing } from '@ibhq/crypto';
 import {
   applyMigrations,
   configureAppRole,
@@ -10,6 +18,7 @@ import {
   diffMigrationsToSchema,
   migrationStatus,
   setupDatabase,
+  TenantDb,
 } from '@ibhq/db';
 import { LeadsModule, LeadsService } from '@ibhq/leads';
 import { TenantsModule, TenantsService } from '@ibhq/tenants';
@@ -27,7 +36,9 @@ const USAGE = `ibhq <command>
   db:diff      write the SQL that brings the migrations to prisma/schema.prisma as
                a new migration (--name <snake_case>, or --print to only print it).
                Needs a role that may CREATE DATABASE (for a shadow database).
-  seed:demo    create the demo tenant and a few leads (idempotent).
+  seed:demo    create the demo tenant, its owner and a few leads (idempotent).
+  outbox:show  development: print the last e-mails of a tenant's outbox, decrypted
+               (invitation links): outbox:show <tenant id>.
 `;
 
 function required(name: string): string {
@@ -113,22 +124,49 @@ async function diff(name: string | undefined, print: boolean): Promise<void> {
 }
 
 @Module({})
-class SeedModule {}
+class AppContextModule {}
 
-async function seedDemo(): Promise<void> {
+/** The product's services outside a server, for the commands that need them. */
+async function withApp<T>(fn: (app: INestApplicationContext) => Promise<T>): Promise<T> {
   const config: AppConfig = loadConfigOrExit();
   const app = await NestFactory.createApplicationContext(
     {
-      module: SeedModule,
-      imports: [CoreModule.forRoot(config), DatabaseModule, TenantsModule, LeadsModule],
+      module: AppContextModule,
+      imports: [
+        CoreModule.forRoot(config),
+        DatabaseModule,
+        CryptoModule,
+        TenantsModule,
+        LeadsModule,
+        AccountsModule,
+      ],
     },
     { logger: false },
   );
   try {
+    return await fn(app);
+  } finally {
+    await app.close();
+  }
+}
+
+/** The demo's sign-in: a development convenience, printed by run.sh. */
+export const DEMO_OWNER = { email: 'owner@demo.ibhq.dev', password: 'demo-owner-password' };
+
+async function seedDemo(): Promise<void> {
+  await withApp(async (app) => {
     const tenants = app.get(TenantsService);
     let tenant = await tenants.findBySlug('demo');
     if (!tenant) {
-      tenant = await tenants.create({ name: 'Demo Brokerage', slug: 'demo' });
+      const { tenantId } = await app.get(SignInService).createTenantWithOwner({
+        tenantName: 'Demo Brokerage',
+        slug: 'demo',
+        displayName: 'Demo Owner',
+        email: DEMO_OWNER.email,
+        password: DEMO_OWNER.password,
+        region: 'EU',
+      });
+      tenant = await tenants.get(tenantId);
       const leads = app.get(LeadsService);
       await runWithTenant(
         { tenantId: tenant.id, actor: { type: 'system', id: 'seed' } },
@@ -142,14 +180,38 @@ async function seedDemo(): Promise<void> {
     } else {
       log(`demo tenant exists: ${tenant.id}`);
     }
-  } finally {
-    await app.close();
+    log(`demo owner: ${DEMO_OWNER.email} / ${DEMO_OWNER.password}`);
+  });
+}
+
+/** Development: the last e-mails of a tenant's outbox, decrypted (invitation links). */
+async function showOutbox(tenant: string | undefined): Promise<number> {
+  if (!tenant) {
+    process.stderr.write('usage: outbox:show <tenant id>\n');
+    return 2;
   }
+  return withApp(async (app) => {
+    const fernet = app.get(FernetKeyRing);
+    const emails = await runWithTenant(
+      { tenantId: asTenantId(tenant), actor: { type: 'system', id: 'cli' } },
+      () =>
+        app.get(TenantDb).outboxEmail.findMany({
+          orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+          take: 10,
+        }),
+    );
+    if (emails.length === 0) log('the outbox is empty');
+    for (const e of emails.reverse()) {
+      log(`--- ${e.createdAt.toISOString()} to ${e.to}: ${e.subject}`);
+      log(fernet.decryptString(e.bodyEncrypted));
+    }
+    return 0;
+  });
 }
 
 export async function runCommand(
   command: string | undefined,
-  options: { name?: string; print?: boolean; help?: boolean },
+  options: { name?: string; print?: boolean; help?: boolean; tenant?: string },
 ): Promise<number> {
   switch (command) {
     case 'db:setup':
@@ -166,6 +228,8 @@ export async function runCommand(
     case 'seed:demo':
       await seedDemo();
       return 0;
+    case 'outbox:show':
+      return showOutbox(options.tenant);
     default:
       process.stdout.write(USAGE);
       return options.help || command === undefined ? 0 : 2;

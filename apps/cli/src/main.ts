@@ -17,8 +17,10 @@ const { positionals, values } = parseArgs({
   },
 });
 
-const code = await runCommand(positionals[0], values).catch((e: unknown) => {
-  process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
-  return 1;
-});
+const code = await runCommand(positionals[0], { ...values, tenant: positionals[1] }).catch(
+  (e: unknown) => {
+    process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  },
+);
 process.exit(code);

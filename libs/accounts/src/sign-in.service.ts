@@ -19,6 +19,7 @@ import {
   DomainError,
   ErrorCode,
   NotFoundError,
+  type TenantId,
 } from '@ibhq/core';
 import { PlatformDb, Prisma, TenantDb, type User } from '@ibhq/db';
 import { slugify } from '@ibhq/tenants';
@@ -67,6 +68,13 @@ export interface CurrentSession {
 
 const BAD_CREDENTIALS = 'the e-mail or the password is wrong';
 
+const emailTaken = () =>
+  new DomainError(
+    ErrorCode.Conflict,
+    'an account with this e-mail exists: sign in instead (an owner can invite it to a new tenant)',
+    { fields: [{ field: 'body.email', message: 'is taken' }] },
+  );
+
 /**
  * Sign-up, sign-in (password or Telegram, with the second factor), tenant choice,
  * sign-out and the user's own sessions.
@@ -94,32 +102,36 @@ export class SignInService {
       [body.email, body.displayName, body.tenantName],
       'body.password',
     );
-    if (await this.users.findByEmail(body.email)) {
-      throw new DomainError(
-        ErrorCode.Conflict,
-        'an account with this e-mail exists: sign in instead (an owner can invite it to a new tenant)',
-        { fields: [{ field: 'body.email', message: 'is taken' }] },
-      );
-    }
+    const { userId, tenantId } = await this.createTenantWithOwner(body, client);
+    const user = await this.requireUser(userId);
+    return this.open(user, tenantId, false, client, 'password');
+  }
+
+  /**
+   * The tenant, its owner's account and membership, and the audit event, in one
+   * transaction: all or nothing. The password policy is the caller's (sign-up checks
+   * it; the demo seed uses a known password on purpose).
+   */
+  async createTenantWithOwner(
+    body: Pick<SignupBody, 'tenantName' | 'displayName' | 'email' | 'password' | 'region'> & {
+      slug?: string;
+    },
+    client: ClientInfo = {},
+  ): Promise<{ tenantId: TenantId; userId: string }> {
+    if (await this.users.findByEmail(body.email)) throw emailTaken();
     const passwordHash = await this.passwords.hash(body.password);
     const tenantId = asTenantId(uuidv7());
     const userId = uuidv7();
-    const slug = `${slugify(body.tenantName).slice(0, 50)}-${tenantId.slice(-8)}`;
-    const actor = { type: 'user', id: userId } as const;
+    const slug = body.slug ?? `${slugify(body.tenantName).slice(0, 50)}-${tenantId.slice(-8)}`;
     try {
-      await actingIn(tenantId, actor, client, () =>
+      await actingIn(tenantId, { type: 'user', id: userId }, client, () =>
         this.platform.transaction(
           async (tx) => {
             await tx.tenant.create({
               data: { id: tenantId, name: body.tenantName, slug, region: body.region },
             });
             await tx.user.create({
-              data: {
-                id: userId,
-                email: body.email,
-                passwordHash,
-                displayName: body.displayName,
-              },
+              data: { id: userId, email: body.email, passwordHash, displayName: body.displayName },
             });
             await this.db.membership.create({ data: { tenantId, userId, role: 'owner' } });
             await this.audit.record({
@@ -135,14 +147,11 @@ export class SignInService {
     } catch (e) {
       // Two sign-ups of one e-mail at once: the unique index decides.
       if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') {
-        throw new DomainError(ErrorCode.Conflict, 'an account with this e-mail exists', {
-          fields: [{ field: 'body.email', message: 'is taken' }],
-        });
+        throw emailTaken();
       }
       throw e;
     }
-    const user = await this.requireUser(userId);
-    return this.open(user, tenantId, false, client, 'password');
+    return { tenantId, userId };
   }
 
   /**

@@ -69,10 +69,35 @@ export class RedisConnection implements OnApplicationShutdown {
   async call<T>(commands: (client: Redis) => Promise<T>): Promise<T> {
     if (!this.reachable) throw redisUnavailable(new Error('Redis connection is down'));
     try {
+      // Still making its first connection (a process that has just started): wait for
+      // it, briefly, rather than fail a request that arrived a moment too early.
+      if (this.client.status !== 'ready') await this.ready(FIRST_CONNECT_WAIT_MS);
       return await commands(this.client);
     } catch (e) {
       throw redisUnavailable(e);
     }
+  }
+
+  private ready(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`Redis not connected within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onReady = () => {
+        cleanup();
+        resolve();
+      };
+      const onEnd = () => {
+        cleanup();
+        reject(new Error('Redis connection closed'));
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.client.off('ready', onReady).off('end', onEnd).off('reconnecting', onEnd);
+      };
+      this.client.once('ready', onReady).once('end', onEnd).once('reconnecting', onEnd);
+    });
   }
 
   /** Resolves when Redis answers PING within `timeoutMs`. */
@@ -99,11 +124,14 @@ export class RedisConnection implements OnApplicationShutdown {
   }
 }
 
+/** How long a command waits for the first connection of a starting process. */
+const FIRST_CONNECT_WAIT_MS = 2_000;
+
 /** Turns a Redis failure into the product's "dependency unavailable" error. */
 export function redisUnavailable(cause: unknown): DomainError {
   return new DomainError(
     ErrorCode.DependencyUnavailable,
-    'The queue service is unavailable; nothing was accepted. Try again shortly.',
+    'A service IBHQ needs (Redis) is unavailable; nothing was done. Try again shortly.',
     { dependency: 'redis' },
     { cause },
   );

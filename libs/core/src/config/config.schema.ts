@@ -110,7 +110,7 @@ export const configSchema = z
     DEV_TENANT_HEADER: bool
       .default(false)
       .describe(
-        'Development only: act as the tenant named by the X-Tenant-Id header (until the accounts issue adds sign-in). Refused in production.',
+        'Development and benchmarks only: requests with an X-Tenant-Id header and no credentials act as the system in that tenant, without signing in. Refused in production.',
       ),
 
     BCRYPT_COST: int(4, 15)
