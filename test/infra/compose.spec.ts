@@ -182,9 +182,8 @@ describe('docker-compose.yml', () => {
       for (const [key, value] of Object.entries(envOf(name))) {
         if (SECRET_NAME.test(key)) {
           const optional =
-            configSchema.shape[key as keyof typeof configSchema.shape]?.safeParse(
-              undefined,
-            ).success;
+            key in configSchema.shape &&
+            configSchema.shape[key as keyof typeof configSchema.shape].safeParse(undefined).success;
           const allowed = optional ? [REQUIRED_VAR, OPTIONAL_SECRET] : [REQUIRED_VAR];
           expect(
             allowed.some((re) => re.test(value)),
