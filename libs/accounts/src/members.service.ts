@@ -23,9 +23,11 @@ export interface MemberView {
   readonly createdAt: Date;
 }
 
-interface MemberRow extends MemberView {
-  readonly tenantId: string;
-}
+/** A member with the account's name and e-mail (users are platform rows). */
+const SELECT_MEMBERS = Prisma.sql`
+  SELECT m.id, m."userId", u.email, u."displayName", m.role,
+         u."totpEnabledAt" IS NOT NULL AS "twoFactorEnabled", m."createdAt"
+    FROM "Membership" m JOIN "User" u ON u.id = m."userId"`;
 
 /** The role of whoever acts, for the rules about owners (null: an API key or the system). */
 export type ActingRole = MemberRole | 'staff' | null;
@@ -50,10 +52,8 @@ export class MembersService {
     const after = query.cursor
       ? (decodeCursor(query.cursor, ['date', 'string']) as [Date, string])
       : null;
-    const rows = await this.db.query<MemberRow>(Prisma.sql`
-      SELECT m.id, m."userId", u.email, u."displayName", m.role,
-             u."totpEnabledAt" IS NOT NULL AS "twoFactorEnabled", m."createdAt"
-        FROM "Membership" m JOIN "User" u ON u.id = m."userId"
+    const rows = await this.db.query<MemberView>(Prisma.sql`
+      ${SELECT_MEMBERS}
        ${after ? Prisma.sql`WHERE (m."createdAt", m.id) > (${after[0]}, ${after[1]}::uuid)` : Prisma.empty}
        ORDER BY m."createdAt", m.id
        LIMIT ${query.limit + 1}`);
@@ -69,11 +69,9 @@ export class MembersService {
   }
 
   async get(id: string): Promise<MemberView> {
-    const [row] = await this.db.query<MemberView>(Prisma.sql`
-      SELECT m.id, m."userId", u.email, u."displayName", m.role,
-             u."totpEnabledAt" IS NOT NULL AS "twoFactorEnabled", m."createdAt"
-        FROM "Membership" m JOIN "User" u ON u.id = m."userId"
-       WHERE m.id = ${id}::uuid`);
+    const [row] = await this.db.query<MemberView>(
+      Prisma.sql`${SELECT_MEMBERS} WHERE m.id = ${id}::uuid`,
+    );
     if (!row) throw new NotFoundError('member');
     return row;
   }

@@ -51,11 +51,7 @@ export class TwoFactorService {
     if (user.totpSecret === null) {
       throw new DomainError(ErrorCode.Conflict, 'start with POST /v1/auth/2fa/enrol');
     }
-    if (!(await this.totp.verify(user.id, user.totpSecret, code))) {
-      throw new DomainError(ErrorCode.ValidationFailed, 'the code is not valid', {
-        fields: [{ field: 'body.code', message: 'does not match the authenticator app' }],
-      });
-    }
+    await this.requireCode(user.id, user.totpSecret, code);
     const { codes, hashes } = generateRecoveryCodes();
     await this.platform.user.update({
       where: { id: user.id },
@@ -111,11 +107,7 @@ export class TwoFactorService {
     if (user.totpEnabledAt === null || user.totpSecret === null) {
       throw new DomainError(ErrorCode.Conflict, 'two-factor authentication is not on');
     }
-    if (!(await this.totp.verify(user.id, user.totpSecret, code))) {
-      throw new DomainError(ErrorCode.ValidationFailed, 'the code is not valid', {
-        fields: [{ field: 'body.code', message: 'does not match the authenticator app' }],
-      });
-    }
+    await this.requireCode(user.id, user.totpSecret, code);
     const { codes, hashes } = generateRecoveryCodes();
     await this.platform.user.update({
       where: { id: user.id },
@@ -123,5 +115,13 @@ export class TwoFactorService {
     });
     await this.signIn.recordForUser(current.session, client, 'user.recovery_codes_regenerated');
     return { recoveryCodes: codes };
+  }
+
+  private async requireCode(userId: string, encryptedSecret: string, code: string) {
+    if (!(await this.totp.verify(userId, encryptedSecret, code))) {
+      throw new DomainError(ErrorCode.ValidationFailed, 'the code is not valid', {
+        fields: [{ field: 'body.code', message: 'does not match the authenticator app' }],
+      });
+    }
   }
 }
