@@ -39,7 +39,9 @@ export async function createApiApp(
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, options.logStream),
     adapter,
-    { bufferLogs: true, abortOnError: false },
+    // bodyParser off: Nest would add an urlencoded (form) parser; Fastify's own JSON
+    // parser is the only one wanted (a form post is a CSRF vector; anything else is 415).
+    { bufferLogs: true, abortOnError: false, bodyParser: false },
   );
   const logger = app.get<Pino>(PINO_LOGGER);
   app.useLogger(new NestPinoLogger(logger));
