@@ -21,7 +21,12 @@ import { killAllServers } from './lib/servers.mjs';
 
 const SCENARIOS = {
   foundation: () => import('./foundation/scenario.mjs'),
+  audit: () => import('./audit/scenario.mjs'),
+  auth: () => import('./auth/scenario.mjs'),
 };
+
+/** Used when neither the option nor the scenario's DEFAULTS give a value. */
+const FALLBACK = { connections: 32, pool: 10 };
 
 const USAGE = `usage: npm run bench -- [scenario] [options]
 
@@ -31,9 +36,13 @@ options:
   --rounds N         rounds (each runs every server once, in turn), 1-10 (default 3)
   --warmup S         warm-up seconds before each measured run, discarded, 0-60 (default 10)
   --duration S       measured seconds per run, 1-120 (default 10)
-  --connections N    concurrent keep-alive connections of the load generator, 1-1024 (default 32)
-  --pool N           database pool size of both servers (DATABASE_POOL_SIZE), 1-100 (default 10)
-  --variants LIST    servers to run (foundation: bare,bare-prisma,full,full-warn; default all)
+  --connections N    concurrent keep-alive connections of the load generator, 1-1024 (default 32;
+                     audit: concurrent writers, default 16)
+  --pool N           database pool size of both servers (DATABASE_POOL_SIZE), 1-100 (default 10;
+                     audit: 16)
+  --variants LIST    servers to run (foundation: bare,bare-prisma,full,full-warn;
+                     audit: one-tenant,many-tenants,bare-one-tenant,bare-many-tenants;
+                     auth: dev,cookie,api-key; default all)
   --log-to file|null where the full API's JSON logs go (default file, deleted afterwards)
   --quiet-wait S     before each run, wait up to S seconds for other work on the machine
                      to stop, 0-600 (default 120)
@@ -62,8 +71,8 @@ function parseOptions(argv) {
         rounds: { type: 'string', default: '3' },
         warmup: { type: 'string', default: '10' },
         duration: { type: 'string', default: '10' },
-        connections: { type: 'string', default: '32' },
-        pool: { type: 'string', default: '10' },
+        connections: { type: 'string' },
+        pool: { type: 'string' },
         variants: { type: 'string' },
         'log-to': { type: 'string', default: 'file' },
         'quiet-wait': { type: 'string', default: '120' },
@@ -83,6 +92,7 @@ function parseOptions(argv) {
     process.exit(0);
   }
   const int = (name, min, max) => {
+    if (values[name] === undefined) return undefined; // the scenario's default, in main()
     const n = Number(values[name]);
     if (!Number.isInteger(n) || n < min || n > max)
       fail(`--${name} must be an integer ${min}-${max}`);
@@ -148,6 +158,9 @@ async function main() {
   const database = process.env.BENCH_DATABASE ?? 'ibhq_bench';
   const redisPrefix = 'ibhq-bench';
   const scenario = await SCENARIOS[options.scenario]();
+  for (const name of ['connections', 'pool']) {
+    options[name] ??= scenario.DEFAULTS?.[name] ?? FALLBACK[name];
+  }
   options.variants ??= scenario.VARIANTS;
   const unknown = options.variants.filter((v) => !scenario.VARIANTS.includes(v));
   if (unknown.length > 0) {

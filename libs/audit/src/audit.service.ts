@@ -306,9 +306,9 @@ export class AuditService {
     const userAgent = clientUserAgent(client.userAgent);
     const ipInput = clientIp(client.ip);
 
-    return this.db.transaction(async () => {
-      // Statements of this transaction (TenantDb routes them to the open one).
-      const query: Query = (statement) => this.db.query(statement);
+    // Raw statements on one connection (the hot path: no Prisma engine); inside an
+    // open tenant transaction they join it, so the event commits with the change.
+    return this.db.rawTransaction(async (query: Query) => {
       const head = await lockHead(query, tenantId, ipInput);
       const seq = head.seq + 1;
       // Taken under the lock, so that time order and chain order agree.

@@ -5,7 +5,7 @@ import type { Prisma, PrismaClient } from '../generated/prisma/client.js';
 import { MODEL_OPERATIONS, TENANT_MODELS, type TenantModel, type TenantTx } from './models.js';
 import { withDatabaseErrors } from './database-errors.js';
 import { openTransaction } from './open-transaction.js';
-import { queryWithSettings } from './scoped-query.js';
+import { queryWithSettings, type ScopedQuery, transactionWithSettings } from './scoped-query.js';
 import { PG_POOL, PRISMA_ROOT } from './prisma-root.js';
 
 export interface TenantTransactionOptions {
@@ -74,6 +74,25 @@ export class TenantDb {
     if (outer) return outer.$queryRawUnsafe<T[]>(statement.text, ...statement.values);
     return withDatabaseErrors(() =>
       queryWithSettings<T>(this.pool, [['app.tenant_id', tenantId]], statement),
+    );
+  }
+
+  /**
+   * A few raw statements in one transaction of the current tenant, on node-postgres
+   * directly (no Prisma engine: the audit trail's hot path). `fn` must send its
+   * statements through the `query` it is given. Inside an open `transaction()` it
+   * joins that one instead.
+   */
+  async rawTransaction<T>(fn: (query: ScopedQuery) => Promise<T>): Promise<T> {
+    const tenantId = currentTenant('TenantDb.rawTransaction').tenantId;
+    const outer = this.joinable(tenantId);
+    if (outer) {
+      return fn(<R extends object>(s: Prisma.Sql) =>
+        outer.$queryRawUnsafe<R[]>(s.text, ...s.values),
+      );
+    }
+    return withDatabaseErrors(() =>
+      transactionWithSettings(this.pool, [['app.tenant_id', tenantId]], fn),
     );
   }
 
