@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { AppConfig, Clock } from '@ibhq/core';
 import { RedisConnection } from '@ibhq/redis';
 import type { Role } from './permissions.js';
@@ -43,6 +44,8 @@ export function hashToken(token: string): string {
 @Injectable()
 export class SessionStore {
   private readonly ttl: number;
+  /** Users whose session index this process renewed in the last minute. */
+  private readonly indexRenewed = new LRUCache<string, true>({ max: 100_000, ttl: 60_000 });
 
   constructor(
     private readonly redis: RedisConnection,
@@ -99,8 +102,15 @@ export class SessionStore {
       const end = Math.floor(Date.parse(session.expiresAt) / 1000);
       await this.redis.call((redis) => redis.expireat(this.sessionKey(hashToken(token)), end));
     }
-    // Keep the index at least as long as the session; nothing waits for it.
-    void this.redis.client.expire(this.indexKey(session.userId), this.ttl).catch(() => undefined);
+    // Keep the index at least as long as the session; nothing waits for it. Once a
+    // minute per user and process is enough (its TTL is the session TTL), and saves
+    // the hot path a second Redis write.
+    if (!this.indexRenewed.has(session.userId)) {
+      this.indexRenewed.set(session.userId, true);
+      void this.redis.client
+        .expire(this.indexKey(session.userId), this.ttl)
+        .catch(() => this.indexRenewed.delete(session.userId));
+    }
     return session;
   }
 
