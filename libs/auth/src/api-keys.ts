@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import {
   asTenantId,
@@ -60,8 +61,6 @@ const CACHE_SECONDS = 60;
 /** An unknown, revoked or expired key is remembered as such this long. */
 const NEGATIVE_CACHE_SECONDS = 5;
 const NEGATIVE = '-';
-/** lastUsedAt is written at most once per this many seconds per key. */
-const LAST_USED_SECONDS = 60;
 
 interface CachedKey extends AuthenticatedApiKey {
   expiresAt: string | null;
@@ -105,6 +104,8 @@ export function hashApiKey(key: string): string {
 @Injectable()
 export class ApiKeyService {
   private readonly logger = new Logger(ApiKeyService.name);
+  /** Keys whose lastUsedAt this process wrote in the last minute. */
+  private readonly usedRecently = new LRUCache<string, true>({ max: 100_000, ttl: 60_000 });
 
   constructor(
     private readonly db: TenantDb,
@@ -195,18 +196,7 @@ export class ApiKeyService {
     if (!KEY_FORMAT.test(key)) return null;
     const hash = hashApiKey(key);
     const cacheKey = this.cacheKey(hash);
-    const usedKey = this.redis.key('apikey-used', hash);
-    // The cache read and the lastUsedAt guard travel together (one round trip).
-    const [cached, firstUseThisMinute] = await this.redis.call(async (redis) => {
-      const results = await redis
-        .pipeline()
-        .get(cacheKey)
-        .set(usedKey, '1', 'EX', LAST_USED_SECONDS, 'NX')
-        .exec();
-      const [get, set] = results ?? [];
-      if (!get || !set || get[0] || set[0]) throw get?.[0] ?? set?.[0] ?? new Error('no reply');
-      return [get[1] as string | null, set[1] === 'OK'] as const;
-    });
+    const cached = await this.redis.call((redis) => redis.get(cacheKey));
 
     let found: CachedKey | null;
     if (cached === NEGATIVE) found = null;
@@ -222,7 +212,11 @@ export class ApiKeyService {
       scopes: found.scopes,
       name: found.name,
     };
-    if (firstUseThisMinute) this.recordUse(result);
+    // lastUsedAt to the minute: at most one write a minute per key and process.
+    if (!this.usedRecently.has(result.id)) {
+      this.usedRecently.set(result.id, true);
+      this.recordUse(result);
+    }
     return result;
   }
 

@@ -24,6 +24,8 @@ export {
   RATE_LIMIT_OVERRIDES,
   RATE_LIMITS,
   RateLimits,
+  apiKeyState,
+  type ApiKeyCount,
   type RateLimit,
   type RateLimitBucket,
   type RateLimitOverrides,

@@ -42,6 +42,31 @@ export interface RateLimitState {
   resetSeconds: number;
 }
 
+/** A request count of an API key in its current minute. */
+export interface ApiKeyCount {
+  readonly consumed: number;
+  readonly resetSeconds: number;
+}
+
+/** Above any configurable limit: the counter itself never refuses. */
+const API_KEY_COUNT_CEILING = 1_000_000_000;
+
+/**
+ * The RateLimit-* state of a count under `limitPerMinute`; over the limit,
+ * RATE_LIMITED with `retryAfterSeconds`, `limit`, `remaining: 0` and `resetSeconds`.
+ */
+export function apiKeyState(count: ApiKeyCount, limitPerMinute: number): RateLimitState {
+  const { resetSeconds } = count;
+  if (count.consumed > limitPerMinute) {
+    throw new DomainError(
+      ErrorCode.RateLimited,
+      `Rate limit of ${limitPerMinute} requests per minute exceeded; try again in ${resetSeconds} seconds.`,
+      { retryAfterSeconds: resetSeconds, limit: limitPerMinute, remaining: 0, resetSeconds },
+    );
+  }
+  return { limit: limitPerMinute, remaining: limitPerMinute - count.consumed, resetSeconds };
+}
+
 const secondsUntil = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 
 /**
@@ -53,7 +78,8 @@ const secondsUntil = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBefore
 @Injectable()
 export class RateLimits {
   private readonly buckets: ReadonlyMap<RateLimitBucket, RateLimiterRedis>;
-  private readonly apiKeyLimiters = new Map<number, RateLimiterRedis>();
+  /** One count per API key and minute; the limit is applied on read (apiKeyState). */
+  private readonly apiKeyCounter: RateLimiterRedis;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -65,6 +91,10 @@ export class RateLimits {
       buckets.set(bucket, this.limiter(this.redis.key('rl', bucket), limit));
     }
     this.buckets = buckets;
+    this.apiKeyCounter = this.limiter(this.redis.key('rl', 'api-key'), {
+      points: API_KEY_COUNT_CEILING,
+      durationSeconds: MINUTE,
+    });
   }
 
   /**
@@ -95,26 +125,18 @@ export class RateLimits {
    * with `retryAfterSeconds`, `limit`, `remaining: 0` and `resetSeconds`. One Redis
    * round trip.
    */
-  async consumeApiKey(keyId: string, limitPerMinute: number): Promise<RateLimitState> {
-    let limiter = this.apiKeyLimiters.get(limitPerMinute);
-    if (!limiter) {
-      // Every limit shares one key space: a key whose limit changes keeps its count.
-      limiter = this.limiter(this.redis.key('rl', 'api-key'), {
-        points: limitPerMinute,
-        durationSeconds: MINUTE,
-      });
-      this.apiKeyLimiters.set(limitPerMinute, limiter);
-    }
-    const result = await this.consumeOn(limiter, keyId);
-    const resetSeconds = secondsUntil(result.res);
-    if (result.over) {
-      throw new DomainError(
-        ErrorCode.RateLimited,
-        `Rate limit of ${limitPerMinute} requests per minute exceeded; try again in ${resetSeconds} seconds.`,
-        { retryAfterSeconds: resetSeconds, limit: limitPerMinute, remaining: 0, resetSeconds },
-      );
-    }
-    return { limit: limitPerMinute, remaining: result.res.remainingPoints, resetSeconds };
+  async consumeApiKey(keyRef: string, limitPerMinute: number): Promise<RateLimitState> {
+    return apiKeyState(await this.countApiKey(keyRef), limitPerMinute);
+  }
+
+  /**
+   * Counts one request of an API key in the current minute, before its limit is known:
+   * the guard starts it together with the key's lookup (`keyRef` is the key's hash),
+   * so both leave in one Redis write. {@link apiKeyState} then applies the limit.
+   */
+  async countApiKey(keyRef: string): Promise<ApiKeyCount> {
+    const { res } = await this.consumeOn(this.apiKeyCounter, keyRef);
+    return { consumed: res.consumedPoints, resetSeconds: secondsUntil(res) };
   }
 
   private limiter(keyPrefix: string, limit: RateLimit): RateLimiterRedis {

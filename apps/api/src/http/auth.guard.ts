@@ -2,8 +2,11 @@ import { type CanActivate, type ExecutionContext, Injectable, Logger } from '@ne
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
+  type ApiKeyCount,
   ApiKeyService,
+  apiKeyState,
   type AuthenticatedApiKey,
+  hashApiKey,
   type Permission,
   RateLimits,
   type RateLimitState,
@@ -26,7 +29,7 @@ import { ACCESS, type Access } from './access.decorators.js';
 /** How a request proved who it is. */
 export type RequestAuth =
   | { readonly kind: 'session'; readonly token: string; readonly session: Session }
-  | { readonly kind: 'api_key'; readonly key: AuthenticatedApiKey }
+  | { readonly kind: 'api_key'; readonly key: AuthenticatedApiKey; readonly count: ApiKeyCount }
   | { readonly kind: 'dev' };
 
 declare module 'fastify' {
@@ -106,7 +109,7 @@ export class AuthGuard implements CanActivate {
         if (access.kind === 'signed-in') {
           throw new DomainError(ErrorCode.Forbidden, 'this needs a signed-in user, not an API key');
         }
-        await this.admitApiKey(http.getResponse<FastifyReply>(), access.permission, auth.key);
+        await this.admitApiKey(http.getResponse<FastifyReply>(), access.permission, auth);
         request.tenantContext = {
           tenantId: auth.key.tenantId,
           actor: { type: 'api_key', id: auth.key.id },
@@ -153,9 +156,14 @@ export class AuthGuard implements CanActivate {
       );
     }
     if (token.startsWith('ibhq_k_')) {
-      const key = await this.apiKeys.authenticate(token);
+      // The lookup and the request count leave together (one Redis write); the
+      // tenant's limit is applied once the key is known.
+      const [key, count] = await Promise.all([
+        this.apiKeys.authenticate(token),
+        this.limits.countApiKey(hashApiKey(token)),
+      ]);
       if (!key) throw unauthenticated('the API key is not valid, or it was revoked or expired');
-      return { kind: 'api_key', key };
+      return { kind: 'api_key', key, count };
     }
     const session = await this.sessions.touch(token);
     if (!session) throw unauthenticated('the session has ended: sign in again');
@@ -213,23 +221,16 @@ export class AuthGuard implements CanActivate {
   private async admitApiKey(
     reply: FastifyReply,
     permission: Permission,
-    key: AuthenticatedApiKey,
+    { key, count }: { key: AuthenticatedApiKey; count: ApiKeyCount },
   ): Promise<void> {
     const tenant = await this.tenants.accessOf(key.tenantId);
     if (tenant === null) throw unauthenticated('the tenant of this API key no longer exists');
     const limit = tenant.apiRateLimitPerMinute ?? this.config.auth.apiKeyRateLimitPerMinute;
     let state: RateLimitState;
     try {
-      state = await this.limits.consumeApiKey(key.id, limit);
+      state = apiKeyState(count, limit);
     } catch (e) {
-      if (e instanceof DomainError && e.code === ErrorCode.RateLimited) {
-        const reset = e.details?.resetSeconds;
-        setRateLimitHeaders(reply, {
-          limit,
-          remaining: 0,
-          resetSeconds: typeof reset === 'number' ? reset : 60,
-        });
-      }
+      setRateLimitHeaders(reply, { limit, remaining: 0, resetSeconds: count.resetSeconds });
       throw e;
     }
     setRateLimitHeaders(reply, state);
