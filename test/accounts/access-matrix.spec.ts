@@ -62,6 +62,9 @@ const ROUTES: readonly Route[] = (() => {
   ];
 })();
 
+/** What a staff session may do on the signed-in routes besides reading (written by hand). */
+const STAFF_MAY_WRITE = ['/v1/auth/logout', '/v1/auth/logout-all'];
+
 type Expected =
   | { readonly allowed: true }
   | { readonly allowed: false; readonly status: 401 | 403; readonly code: string };
@@ -78,8 +81,12 @@ function expected(route: Route, caller: Caller): Expected {
   if (caller.kind === 'none') return UNAUTHENTICATED;
   if (access.kind === 'signed-in') {
     if (caller.kind === 'api_key') return FORBIDDEN;
-    // Any signed-in user reaches the break-glass call; only staff get through it.
-    if (routeName(route) === STAFF_ACCESS) return caller.role === 'staff' ? ALLOWED : FORBIDDEN;
+    // A staff (break-glass) session is read-only here too: it may read and sign out.
+    if (caller.role === 'staff') {
+      return route.method === 'GET' || STAFF_MAY_WRITE.includes(route.path) ? ALLOWED : FORBIDDEN;
+    }
+    // Any other user reaches the break-glass call, and is refused by it (not staff).
+    if (routeName(route) === STAFF_ACCESS) return FORBIDDEN;
     return ALLOWED;
   }
   if (caller.kind === 'session') {

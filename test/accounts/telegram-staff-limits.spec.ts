@@ -187,6 +187,10 @@ describe('staff break-glass access', () => {
       body: { email: 'x@example.com', role: 'admin' },
     });
     expect(invite.status).toBe(403);
+    // Read-only on the staff user's own account routes too; reading and signing out work.
+    const enrol = await api.request('POST', '/v1/auth/2fa/enrol', { headers: bearer(token) });
+    expect(enrol.status).toBe(403);
+    expect((await api.request('GET', '/v1/auth/me', { headers: bearer(token) })).status).toBe(200);
 
     const events = await api.request('GET', '/v1/audit-events?action=staff.access_granted', {
       headers: bearer(tenant.token),

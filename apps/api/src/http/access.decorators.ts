@@ -4,7 +4,7 @@ import type { Permission } from '@ibhq/auth';
 /**
  * Every route declares who may call it, with exactly one of these (on the method or
  * its controller). A route without a declaration is refused by the guard, and
- * test/e2e/access-declarations.spec.ts fails.
+ * test/accounts/access-declarations.spec.ts fails.
  */
 export const ACCESS = 'ibhq:access';
 

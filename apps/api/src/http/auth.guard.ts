@@ -181,6 +181,12 @@ export class AuthGuard implements CanActivate {
       id: session.userId,
     } as const;
     if (access.kind === 'signed-in') {
+      if (session.staffReason !== undefined && !staffMayCall(request)) {
+        throw new DomainError(
+          ErrorCode.Forbidden,
+          'a staff session is read-only: it can read and sign out, nothing else',
+        );
+      }
       // In the session's tenant if it has one, so that what the user does is audited there.
       if (session.tenantId !== null) {
         request.tenantContext = {
@@ -242,6 +248,12 @@ export class AuthGuard implements CanActivate {
       );
     }
   }
+}
+
+/** Staff break-glass sessions are read-only, on the user's own routes too. */
+const STAFF_SIGNED_IN_WRITES = new Set(['/v1/auth/logout', '/v1/auth/logout-all']);
+function staffMayCall(request: FastifyRequest): boolean {
+  return request.method === 'GET' || STAFF_SIGNED_IN_WRITES.has(request.routeOptions.url ?? '');
 }
 
 function assertActive(tenant: TenantAccess): void {
