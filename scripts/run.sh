@@ -229,7 +229,9 @@ lead_id=${lead_id:-<lead-id>}
 metrics_note=''
 # shellcheck disable=SC2016 # shown literally
 [ -n "$(env_value METRICS_TOKEN)" ] && metrics_note=' (needs: -H "authorization: Bearer $METRICS_TOKEN")'
+# shellcheck disable=SC2016 # $TOKEN is the reader's shell variable, shown literally
 auth='-H "authorization: Bearer $TOKEN"'
+json="-H 'content-type: application/json'"
 
 cat <<EOF
 
