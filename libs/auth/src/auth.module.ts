@@ -14,25 +14,18 @@ import { TotpService } from './totp.js';
  * and API keys. AppConfig and Clock come from the global CoreModule. Tests replace
  * the rate limits with `.overrideProvider(RATE_LIMIT_OVERRIDES).useValue({...})`.
  */
+const SERVICES = [
+  PasswordService,
+  TotpService,
+  TelegramLoginVerifier,
+  RateLimits,
+  ApiKeyService,
+  SessionStore,
+];
+
 @Module({
   imports: [DatabaseModule, PlatformDbModule, RedisModule, CryptoModule],
-  providers: [
-    { provide: RATE_LIMIT_OVERRIDES, useValue: {} },
-    PasswordService,
-    TotpService,
-    TelegramLoginVerifier,
-    RateLimits,
-    ApiKeyService,
-    SessionStore,
-  ],
-  exports: [
-    RATE_LIMIT_OVERRIDES,
-    PasswordService,
-    TotpService,
-    TelegramLoginVerifier,
-    RateLimits,
-    ApiKeyService,
-    SessionStore,
-  ],
+  providers: [{ provide: RATE_LIMIT_OVERRIDES, useValue: {} }, ...SERVICES],
+  exports: [RATE_LIMIT_OVERRIDES, ...SERVICES],
 })
 export class AuthModule {}

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { findRecoveryCode, generateRecoveryCodes, hashRecoveryCode } from './recovery-codes.js';
+import { findRecoveryCode, generateRecoveryCodes, hashRecoveryCode } from '@ibhq/auth';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 

@@ -1,13 +1,10 @@
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppConfig, Clock, ErrorCode } from '@ibhq/core';
+import { Clock, ErrorCode } from '@ibhq/core';
 import { RedisConnection } from '@ibhq/redis';
-import { hashToken, SessionStore, type NewSession } from './sessions.js';
-
-/** The configuration of this test run (the global setup filled the environment). */
-const testConfig = (overrides: Record<string, string> = {}) =>
-  AppConfig.load({ ...process.env, ...overrides });
+import { hashToken, SessionStore, type NewSession } from '@ibhq/auth';
+import { testConfig } from '../support/db.js';
 
 // A key space of this file's own, so that scanning it sees only these sessions.
 const config = testConfig({

@@ -1,13 +1,10 @@
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppConfig, DomainError, ErrorCode } from '@ibhq/core';
+import { DomainError, ErrorCode } from '@ibhq/core';
 import { RedisConnection } from '@ibhq/redis';
-import { RATE_LIMITS, RateLimits } from './rate-limits.js';
-
-/** The configuration of this test run (the global setup filled the environment). */
-const testConfig = (overrides: Record<string, string> = {}) =>
-  AppConfig.load({ ...process.env, ...overrides });
+import { RATE_LIMITS, RateLimits } from '@ibhq/auth';
+import { testConfig } from '../support/db.js';
 
 const redis = new RedisConnection(testConfig());
 const limits = new RateLimits(redis, {

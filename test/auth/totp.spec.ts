@@ -2,27 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { Secret, TOTP, URI } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppConfig, Clock } from '@ibhq/core';
 import { Fernet, FernetKeyRing } from '@ibhq/crypto';
 import { RedisConnection } from '@ibhq/redis';
-import { TotpService } from './totp.js';
-
-/** The configuration of this test run (the global setup filled the environment). */
-const testConfig = (overrides: Record<string, string> = {}) =>
-  AppConfig.load({ ...process.env, ...overrides });
-
-/** A clock that stays where it is put. */
-class FixedClock extends Clock {
-  constructor(public ms: number) {
-    super();
-  }
-  override now(): Date {
-    return new Date(this.ms);
-  }
-  override nowMs(): number {
-    return this.ms;
-  }
-}
+import { TotpService } from '@ibhq/auth';
+import { testConfig } from '../support/db.js';
+import { FixedClock } from '../support/clock.js';
 
 const config = testConfig();
 const keys = new FernetKeyRing(config.crypto.fernetKeys);

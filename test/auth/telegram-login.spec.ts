@@ -1,23 +1,9 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { AppConfig, Clock, DomainError, ErrorCode, ValidationError } from '@ibhq/core';
-import { signTelegramLogin, TelegramLoginVerifier, telegramLoginBody } from './telegram-login.js';
-
-/** The configuration of this test run (the global setup filled the environment). */
-const testConfig = (overrides: Record<string, string> = {}) =>
-  AppConfig.load({ ...process.env, ...overrides });
-
-class FixedClock extends Clock {
-  constructor(public ms: number) {
-    super();
-  }
-  override now(): Date {
-    return new Date(this.ms);
-  }
-  override nowMs(): number {
-    return this.ms;
-  }
-}
+import { DomainError, ErrorCode, ValidationError } from '@ibhq/core';
+import { signTelegramLogin, TelegramLoginVerifier, telegramLoginBody } from '@ibhq/auth';
+import { testConfig } from '../support/db.js';
+import { FixedClock } from '../support/clock.js';
 
 const BOT_TOKEN = '123456789:AAEhBP0av28ZZCDHkYaSv0j5Gr7nnQVDJFA';
 const MAX_AGE = 3600;

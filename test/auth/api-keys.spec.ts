@@ -1,60 +1,22 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { Test, type TestingModule } from '@nestjs/testing';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  AppConfig,
-  asTenantId,
-  Clock,
-  CoreModule,
-  ErrorCode,
-  NotFoundError,
-  runWithTenant,
-  type TenantId,
-} from '@ibhq/core';
+import { Clock, CoreModule, ErrorCode, NotFoundError, type TenantId } from '@ibhq/core';
 import { PlatformDb, TenantDb } from '@ibhq/db';
 import { RedisConnection } from '@ibhq/redis';
-import { ApiKeyService, createApiKeyBody } from './api-keys.js';
-import { AuthModule } from './auth.module.js';
-import { PasswordService } from './passwords.js';
-import { RATE_LIMIT_OVERRIDES, RateLimits } from './rate-limits.js';
-import { SessionStore } from './sessions.js';
-import { TelegramLoginVerifier } from './telegram-login.js';
-import { TotpService } from './totp.js';
-
-// Libraries do not import test/ (lint): the few helpers of test/support/db.ts they need.
-const testConfig = (overrides: Record<string, string> = {}) =>
-  AppConfig.load({ ...process.env, ...overrides });
-
-/** SQL as the superuser, on the database of this test run. */
-async function sql<R extends pg.QueryResultRow = Record<string, unknown>>(
-  text: string,
-  params: unknown[] = [],
-): Promise<pg.QueryResult<R>> {
-  const url = new URL(process.env.DATABASE_ADMIN_URL!);
-  url.pathname = `/${process.env.IBHQ_TEST_DATABASE!}`;
-  const client = new pg.Client({ connectionString: url.toString() });
-  await client.connect();
-  try {
-    return await client.query<R>(text, params);
-  } finally {
-    await client.end();
-  }
-}
-
-async function createTenantRow(name: string): Promise<TenantId> {
-  const id = randomUUID();
-  await sql(`INSERT INTO "Tenant" (id, name, slug, "updatedAt") VALUES ($1, $2, $3, now())`, [
-    id,
-    name,
-    `keys-${id}`,
-  ]);
-  return asTenantId(id);
-}
-
-const asTenant = <T>(tenantId: TenantId, fn: () => T): T =>
-  runWithTenant({ tenantId, actor: { type: 'system', id: 'test' } }, fn);
+import {
+  ApiKeyService,
+  AuthModule,
+  createApiKeyBody,
+  PasswordService,
+  RATE_LIMIT_OVERRIDES,
+  RateLimits,
+  SessionStore,
+  TelegramLoginVerifier,
+  TotpService,
+} from '@ibhq/auth';
+import { testConfig, sql, createTenantRow, asTenant } from '../support/db.js';
 
 /** The real clock, until a test moves it. */
 class MovableClock extends Clock {
@@ -139,6 +101,7 @@ describe('ApiKeyService', () => {
     expect(Object.keys(apiKey)).not.toContain('secretHash');
 
     const { rows } = await sql<{ row: string; secretHash: string; tenantId: string }>(
+      'admin',
       `SELECT row_to_json(k)::text AS row, k."secretHash", k."tenantId" FROM "ApiKey" k WHERE id = $1`,
       [apiKey.id],
     );
@@ -212,7 +175,9 @@ describe('ApiKeyService', () => {
       });
     }
     expect((await keys.authenticate(key))?.tenantId).toBe(tenantA);
-    const { rows } = await sql(`SELECT "revokedAt" FROM "ApiKey" WHERE id = $1`, [apiKey.id]);
+    const { rows } = await sql('admin', `SELECT "revokedAt" FROM "ApiKey" WHERE id = $1`, [
+      apiKey.id,
+    ]);
     expect(rows[0]!.revokedAt).toBeNull();
   });
 
@@ -246,10 +211,13 @@ describe('ApiKeyService', () => {
     expect(lastUsedAt).toBeInstanceOf(Date);
     expect(Math.abs(lastUsedAt!.getTime() - Date.now())).toBeLessThan(10_000);
     // A second use within the minute writes nothing.
-    await sql(`UPDATE "ApiKey" SET "lastUsedAt" = '2000-01-01' WHERE id = $1`, [apiKey.id]);
+    await sql('admin', `UPDATE "ApiKey" SET "lastUsedAt" = '2000-01-01' WHERE id = $1`, [
+      apiKey.id,
+    ]);
     expect(await keys.authenticate(key)).not.toBeNull();
     await new Promise((resolve) => setTimeout(resolve, 300));
     const { rows } = await sql<{ lastUsedAt: Date }>(
+      'admin',
       `SELECT "lastUsedAt" FROM "ApiKey" WHERE id = $1`,
       [apiKey.id],
     );
@@ -304,7 +272,9 @@ describe('ApiKeyService', () => {
       await expect(asTenant(tenantA, () => broken.revoke(apiKey.id))).rejects.toMatchObject({
         code: ErrorCode.DependencyUnavailable,
       });
-      const { rows } = await sql(`SELECT "revokedAt" FROM "ApiKey" WHERE id = $1`, [apiKey.id]);
+      const { rows } = await sql('admin', `SELECT "revokedAt" FROM "ApiKey" WHERE id = $1`, [
+        apiKey.id,
+      ]);
       expect(rows[0]!.revokedAt).toBeNull();
       expect(await keys.authenticate(key)).not.toBeNull();
     } finally {

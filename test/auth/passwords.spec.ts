@@ -1,11 +1,8 @@
 import bcrypt from 'bcrypt';
 import { describe, expect, it, vi } from 'vitest';
-import { AppConfig, ErrorCode, ValidationError, type DomainError } from '@ibhq/core';
-import { PasswordService } from './passwords.js';
-
-/** The configuration of this test run (the global setup filled the environment). */
-const testConfig = (overrides: Record<string, string> = {}) =>
-  AppConfig.load({ ...process.env, ...overrides });
+import { ErrorCode, ValidationError, type DomainError } from '@ibhq/core';
+import { PasswordService } from '@ibhq/auth';
+import { testConfig } from '../support/db.js';
 
 const passwords = () => new PasswordService(testConfig({ BCRYPT_COST: '4' }));
 const user = ['ada.lovelace@example.com', 'Ada Lovelace', 'Analytical Engines Ltd'];
