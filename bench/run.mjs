@@ -13,9 +13,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { snapshotApiBuild } from './lib/build.mjs';
 import { createDatabase, dropDatabase, root, withClient } from './lib/database.mjs';
+import { cleanRedis } from './lib/redis.mjs';
 import { machineInfo } from './lib/report.mjs';
 import { killAllServers } from './lib/servers.mjs';
 
@@ -131,25 +131,6 @@ function gitState() {
 }
 
 const log = (message) => process.stdout.write(`${message}\n`);
-
-async function cleanRedis(url, prefix) {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 5_000,
-  });
-  await redis.connect();
-  try {
-    let removed = 0;
-    const stream = redis.scanStream({ match: `${prefix}:*`, count: 500 });
-    for await (const keys of stream) {
-      if (keys.length > 0) removed += await redis.unlink(...keys);
-    }
-    return removed;
-  } finally {
-    redis.disconnect();
-  }
-}
 
 async function main() {
   const options = parseOptions(process.argv.slice(2));

@@ -5,10 +5,18 @@
 // "Audit write throughput".
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { cpuMeter, waitForQuiet } from '../lib/cpu.mjs';
+import { appEnv } from '../lib/api-env.mjs';
+import { cpuMeter } from '../lib/cpu.mjs';
 import { root, withClient } from '../lib/database.mjs';
-import { fmt, median, table } from '../lib/report.mjs';
+import {
+  isDisturbed,
+  machineBusyShare,
+  measureRounds,
+  measureUntilUndisturbed,
+  perUnit,
+  PRELOAD,
+} from '../lib/measure.mjs';
+import { fmt, resultsTable, summarizeRuns } from '../lib/report.mjs';
 import { freePort, startServer, stopServer } from '../lib/servers.mjs';
 
 export const title =
@@ -27,11 +35,16 @@ export const VARIANTS = Object.keys(ALL);
 export const DEFAULTS = { connections: 16, pool: 16 };
 
 const WRITER_SERVER = 'bench/audit/writer-server.mjs';
-const PRELOAD = 'bench/lib/child-preload.mjs';
-const QUIET_THRESHOLD = 0.15;
-const DISTURBED_THRESHOLD = 0.1;
 
-const fernetKey = () => `${randomBytes(32).toString('base64url')}=`;
+/** The figures of each run and their medians per variant, in the order of the table. */
+const COLUMNS = [
+  { title: 'events/s', key: 'eventsPerSecond', format: fmt.int },
+  { title: 'p50 ms', key: 'p50Ms', format: fmt.ms },
+  { title: 'p99 ms', key: 'p99Ms', format: fmt.ms },
+  { title: 'writer CPU µs/event', key: 'writerUsPerEvent', cpu: true, format: fmt.int },
+  { title: '(main thread)', key: 'writerMainThreadUsPerEvent', cpu: true, format: fmt.int },
+  { title: 'PostgreSQL CPU µs/event', key: 'postgresUsPerEvent', cpu: true, format: fmt.int },
+];
 
 /** Fresh tenant rows for one run (as the superuser), so that every run starts empty chains. */
 async function createTenants(adminDbUrl, count, label) {
@@ -76,14 +89,7 @@ async function measureOnce(ctx, variant, round) {
     name: `audit-${variant}`,
     args: ['--enable-source-maps', '--import', `./${PRELOAD}`, WRITER_SERVER],
     env: {
-      NODE_ENV: 'development',
-      LOG_LEVEL: 'warn',
-      DATABASE_URL: urls.app,
-      DATABASE_POOL_SIZE: String(options.pool),
-      REDIS_URL: ctx.redisUrl,
-      REDIS_KEY_PREFIX: ctx.redisPrefix,
-      FERNET_KEYS: fernetKey(),
-      SIGNING_KEYS: randomBytes(32).toString('base64url'),
+      ...appEnv(ctx, { logLevel: 'warn' }),
       BENCH_API_BUILD: ctx.apiBuildRoot,
       BENCH_HOST: '127.0.0.1',
       BENCH_PORT: String(port),
@@ -98,16 +104,7 @@ async function measureOnce(ctx, variant, round) {
     const add = (perTenant) => {
       for (const [t, n] of Object.entries(perTenant)) written[t] += n;
     };
-    let run;
-    for (let attempt = 1; ; attempt++) {
-      const quiet = await waitForQuiet({
-        threshold: QUIET_THRESHOLD,
-        maxWaitMs: options.quietWaitS * 1000,
-        onWait: (share) =>
-          log(
-            `  machine busy with other work (${fmt.pct(share)} of CPU while idle): waiting up to ${options.quietWaitS} s`,
-          ),
-      });
+    const { run } = await measureUntilUndisturbed(options, log, async ({ attempt, quiet }) => {
       if (options.warmupS > 0) {
         const warm = await post(
           base,
@@ -126,9 +123,8 @@ async function measureOnce(ctx, variant, round) {
       );
       const cpu = stopCpu();
       add(result.perTenant);
-      const perEvent = (ms) =>
-        ms === null || result.events === 0 ? null : Math.round((ms * 1000) / result.events);
-      run = {
+      const perEvent = perUnit(result.events);
+      const r = {
         variant,
         round,
         attempt,
@@ -148,20 +144,18 @@ async function measureOnce(ctx, variant, round) {
           writerUsPerEvent: perEvent(cpu.serverMs),
           writerMainThreadUsPerEvent: perEvent(cpu.serverMainThreadMs),
           postgresUsPerEvent: perEvent(cpu.postgresMs),
-          machineBusyShare:
-            cpu.machineBusyMs && cpu.machineTotalMs ? cpu.machineBusyMs / cpu.machineTotalMs : null,
+          machineBusyShare: machineBusyShare(cpu),
         },
-        disturbed: cpu.foreignShare !== null && cpu.foreignShare > DISTURBED_THRESHOLD,
+        disturbed: isDisturbed(cpu.foreignShare),
       };
       log(
-        `  ${variant}: ${fmt.int(run.eventsPerSecond)} events/s, p50 ${fmt.ms(run.p50Ms)} ms, p99 ${fmt.ms(run.p99Ms)} ms` +
-          (run.cpu.writerUsPerEvent === null
+        `  ${variant}: ${fmt.int(r.eventsPerSecond)} events/s, p50 ${fmt.ms(r.p50Ms)} ms, p99 ${fmt.ms(r.p99Ms)} ms` +
+          (r.cpu.writerUsPerEvent === null
             ? ''
-            : `; CPU per event: writer process ${run.cpu.writerUsPerEvent} µs (main thread ${run.cpu.writerMainThreadUsPerEvent} µs), PostgreSQL ${run.cpu.postgresUsPerEvent} µs; other work ${fmt.pct(cpu.foreignShare)}`),
+            : `; CPU per event: writer process ${r.cpu.writerUsPerEvent} µs (main thread ${r.cpu.writerMainThreadUsPerEvent} µs), PostgreSQL ${r.cpu.postgresUsPerEvent} µs; other work ${fmt.pct(cpu.foreignShare)}`),
       );
-      if (!run.disturbed || attempt > options.retries) break;
-      log('  disturbed by other work on the machine: measuring again');
-    }
+      return r;
+    });
     // What was written must be a sound chain per tenant, every event of it there.
     const verified = await post(base, '/verify', { tenants }, 300_000);
     for (const v of verified) {
@@ -191,24 +185,15 @@ export async function run(ctx) {
     throw new Error('the API build has no libs/audit: run `npm run build` first');
   }
   if (options.profile) log('(--profile is not supported by this scenario: ignored)');
-  const runs = [];
-  for (let round = 1; round <= options.rounds; round++) {
-    log(`round ${round}/${options.rounds}`);
-    for (const variant of options.variants) runs.push(await measureOnce(ctx, variant, round));
-  }
-  const summary = {};
-  for (const variant of options.variants) {
-    const mine = runs.filter((r) => r.variant === variant);
-    summary[variant] = {
-      eventsPerSecond: median(mine.map((r) => r.eventsPerSecond)),
-      p50Ms: median(mine.map((r) => r.p50Ms)),
-      p99Ms: median(mine.map((r) => r.p99Ms)),
-      writerUsPerEvent: median(mine.map((r) => r.cpu.writerUsPerEvent)),
-      writerMainThreadUsPerEvent: median(mine.map((r) => r.cpu.writerMainThreadUsPerEvent)),
-      postgresUsPerEvent: median(mine.map((r) => r.cpu.postgresUsPerEvent)),
-      disturbedRuns: mine.filter((r) => r.disturbed).length,
-    };
-  }
+  // The writers answer no body: nothing to compare between variants.
+  const runs = await measureRounds(ctx, options.variants, (variant, round) =>
+    measureOnce(ctx, variant, round),
+  );
+  const summary = summarizeRuns(
+    runs,
+    options.variants.map((key) => ({ key })),
+    COLUMNS,
+  );
   const ratio = (a, b) =>
     summary[a]?.eventsPerSecond && summary[b]?.eventsPerSecond
       ? summary[a].eventsPerSecond / summary[b].eventsPerSecond
@@ -228,44 +213,14 @@ export async function run(ctx) {
 }
 
 function report({ runs, summary, ratios, options }) {
-  const cols = [
-    { title: 'round', align: 'left' },
-    { title: 'writers', align: 'left' },
-    { title: 'events/s', align: 'right' },
-    { title: 'p50 ms', align: 'right' },
-    { title: 'p99 ms', align: 'right' },
-    { title: 'writer CPU µs/event', align: 'right' },
-    { title: '(main thread)', align: 'right' },
-    { title: 'PostgreSQL CPU µs/event', align: 'right' },
-    { title: 'other work', align: 'right' },
-  ];
-  const label = (variant) => ALL[variant].label.replace('N', String(options.connections));
-  const rows = runs.map((r) => [
-    String(r.round),
-    label(r.variant),
-    fmt.int(r.eventsPerSecond),
-    fmt.ms(r.p50Ms),
-    fmt.ms(r.p99Ms),
-    fmt.int(r.cpu.writerUsPerEvent),
-    fmt.int(r.cpu.writerMainThreadUsPerEvent),
-    fmt.int(r.cpu.postgresUsPerEvent),
-    `${fmt.pct(r.cpu.foreignShare)}${r.disturbed ? ' (!)' : ''}`,
-  ]);
-  for (const [variant, s] of Object.entries(summary)) {
-    rows.push([
-      'median',
-      label(variant),
-      fmt.int(s.eventsPerSecond),
-      fmt.ms(s.p50Ms),
-      fmt.ms(s.p99Ms),
-      fmt.int(s.writerUsPerEvent),
-      fmt.int(s.writerMainThreadUsPerEvent),
-      fmt.int(s.postgresUsPerEvent),
-      s.disturbedRuns > 0 ? `${s.disturbedRuns} disturbed` : '',
-    ]);
-  }
   return [
-    table(cols, rows),
+    resultsTable({
+      runs,
+      summary,
+      labelTitle: 'writers',
+      label: (variant) => ALL[variant].label.replace('N', String(options.connections)),
+      columns: COLUMNS,
+    }),
     '',
     `${options.connections} concurrent writers (closed loop), ${options.warmupS} s warm-up + ${options.durationS} s measured per run, pool ${options.pool}`,
     'every chain verified (AuditService.verify) after each run',

@@ -10,18 +10,15 @@
 // and reports the throughput of cookie and api-key as a share of dev's. The tenant,
 // its owner's session and the API key are made through the API itself (sign-up,
 // POST /v1/api-keys). See bench/README.md, "Authenticated request overhead".
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { cpuMeter, waitForQuiet } from '../lib/cpu.mjs';
-import { root, withClient } from '../lib/database.mjs';
-import { runLoad } from '../lib/load.mjs';
-import { formatProfileSummary, summarizeProfile } from '../lib/profile-summary.mjs';
-import { fmt, median, table } from '../lib/report.mjs';
-import { fileSize, freePort, httpGet, startServer, stopServer } from '../lib/servers.mjs';
+import { apiEnv, fernetKey, signingKey } from '../lib/api-env.mjs';
+import { withClient } from '../lib/database.mjs';
+import { seedLeads } from '../lib/leads.mjs';
+import { HTTP_COLUMNS, measureHttp, measureRounds, PRELOAD, profileRuns } from '../lib/measure.mjs';
+import { formatProfiles } from '../lib/profile-summary.mjs';
+import { cleanRedis, redisCpuReader } from '../lib/redis.mjs';
+import { fmt, resultsTable, summarizeRuns, verdictText } from '../lib/report.mjs';
+import { freePort, httpGet, startServer, stopServer } from '../lib/servers.mjs';
 
 export const title =
   'Authenticated request overhead: the foundation read with a session cookie and an API key, against the development-header path';
@@ -31,37 +28,22 @@ export const TARGET_RATIO = 0.8;
 
 /** The ways of asking, in the order each round runs them. */
 export const VARIANTS = ['dev', 'cookie', 'api-key'];
-const PRELOAD = 'bench/lib/child-preload.mjs';
-
-/** Busier than this (share of all CPUs) while our servers idle: wait before measuring. */
-const QUIET_THRESHOLD = 0.15;
-/** Other processes used more than this share of all CPUs during a run: measure again. */
-const DISTURBED_THRESHOLD = 0.1;
 
 const TENANTS = 3;
-const LEADS_PER_TENANT = 100;
 /** Far above what one key can ask in a minute here: the limiter runs, never refuses. */
 const API_KEY_RATE_LIMIT = 1_000_000;
 const SESSION_COOKIE = 'ibhq_session';
 
-const fernetKey = () => `${randomBytes(32).toString('base64url')}=`;
+/** The figures of each run and their medians per variant, in the order of the table. */
+const COLUMNS = [
+  ...HTTP_COLUMNS,
+  { title: 'Redis CPU µs/req', key: 'redisUsPerRequest', cpu: true, format: fmt.int },
+];
 
 /** The API's environment: the same for every variant and every run of one benchmark. */
-function apiEnv(ctx, keys, redisPrefix) {
-  const { options, urls } = ctx;
+function apiEnvOf(ctx, keys, redisPrefix) {
   return (port) => ({
-    NODE_ENV: 'development',
-    LOG_LEVEL: 'info',
-    DATABASE_URL: urls.app,
-    DATABASE_POOL_SIZE: String(options.pool),
-    REDIS_URL: ctx.redisUrl,
-    REDIS_KEY_PREFIX: redisPrefix,
-    FERNET_KEYS: keys.fernet,
-    SIGNING_KEYS: keys.signing,
-    API_HOST: '127.0.0.1',
-    API_PORT: String(port),
-    API_PUBLIC_URL: `http://127.0.0.1:${port}`,
-    DEV_TENANT_HEADER: 'true',
+    ...apiEnv(ctx, port, { logLevel: 'info', redisPrefix, keys }),
     API_KEY_RATE_LIMIT_PER_MINUTE: String(API_KEY_RATE_LIMIT),
   });
 }
@@ -136,26 +118,11 @@ async function prepare(ctx, env) {
   log(`  ${TENANTS} tenants signed up through the API, each with an owner session and an API key`);
 
   return withClient(ctx.urls.admin, async (db) => {
-    await db.query(
-      `INSERT INTO "Lead" ("tenantId", id, "displayName", "createdAt", "updatedAt")
-       SELECT t.id, gen_random_uuid(), 'Lead ' || g, now() - g * interval '1 minute', now()
-         FROM unnest($1::uuid[]) AS t(id), generate_series(1, $2::int) AS g`,
-      [tenants.map((t) => t.tenantId), LEADS_PER_TENANT],
+    const { leadId, displayName, leads } = await seedLeads(
+      db,
+      tenants.map((t) => t.tenantId),
     );
-    await db.query('ANALYZE "Tenant", "Lead"');
-    const { rows } = await db.query(
-      `SELECT id, "displayName" FROM "Lead" WHERE "tenantId" = $1 AND "displayName" = $2`,
-      [tenants[0].tenantId, `Lead ${Math.ceil(LEADS_PER_TENANT / 2)}`],
-    );
-    const { rows: count } = await db.query('SELECT count(*)::int AS n FROM "Lead"');
-    return {
-      own: tenants[0],
-      wrong: tenants[1],
-      leadId: rows[0].id,
-      displayName: rows[0].displayName,
-      tenants: TENANTS,
-      leads: count[0].n,
-    };
+    return { own: tenants[0], wrong: tenants[1], leadId, displayName, tenants: TENANTS, leads };
   });
 }
 
@@ -201,225 +168,35 @@ async function checkAnswers(base, variant, target) {
 }
 
 /**
- * CPU milliseconds used so far by the Redis server of `redisUrl` when it runs on this
- * machine (found by its command line), or null. Sessions and API-key checks make
- * Redis work per request: counted apart, not as "other work on the machine".
- */
-function redisCpuReader(redisUrl) {
-  const port = new URL(redisUrl).port || '6379';
-  let pid = null;
-  try {
-    for (const d of readdirSync('/proc')) {
-      if (!/^\d+$/.test(d)) continue;
-      try {
-        const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
-        if (cmd.startsWith('redis-server') && cmd.includes(`:${port}`)) {
-          pid = d;
-          break;
-        }
-      } catch {
-        // gone meanwhile
-      }
-    }
-  } catch {
-    return () => null;
-  }
-  if (pid === null) return () => null;
-  let ticksPerSecond = 100;
-  try {
-    ticksPerSecond =
-      Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    // keep the usual 100
-  }
-  return () => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // utime and stime, after the command name (which may contain spaces).
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
-    } catch {
-      return null;
-    }
-  };
-}
-
-async function countLines(file) {
-  if (!existsSync(file)) return 0;
-  let lines = 0;
-  for await (const chunk of createReadStream(file)) {
-    for (let i = 0; i < chunk.length; i++) if (chunk[i] === 10) lines++;
-  }
-  return lines;
-}
-
-async function waitForFile(file, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  while (!existsSync(file)) {
-    if (Date.now() > deadline) throw new Error(`no CPU profile written to ${file}`);
-    await sleep(100);
-  }
-}
-
-/**
  * One run: start the API, check the answers, warm up, measure (optionally profiled),
  * check again, stop. As the foundation scenario does it, with this variant's headers.
  */
-async function measureOnce(ctx, variant, target, env, redisCpu, { round, profile = false }) {
-  const { options, log } = ctx;
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const tag = `${variant.key}-${profile ? 'profile' : `r${round}`}`;
-  const logFile = options.logTo === 'file' ? path.join(ctx.workDir, `${tag}.log`) : '/dev/null';
-  const cpuProfile = profile ? path.join(ctx.profileDir, `${tag}.cpuprofile`) : null;
-  log(`  ${variant.label}: starting the API on ${base}${profile ? ' (CPU profile)' : ''}`);
-  const server = await startServer({
-    name: variant.key,
-    args: ['--enable-source-maps', '--import', `./${PRELOAD}`, ctx.apiMain],
-    env: { ...env(port), ...(cpuProfile ? { BENCH_CPU_PROFILE: cpuProfile } : {}) },
-    stdoutFile: logFile,
-    readyUrl: `${base}/health/ready`,
-    timeoutMs: 60_000,
+function measureOnce(ctx, variant, target, env, redisCpu, { round, profile = false }) {
+  return measureHttp(ctx, variant, {
+    server: {
+      title: 'the API',
+      nodeArgs: ['--enable-source-maps'],
+      script: ctx.apiMain,
+      env,
+      readyPath: '/health/ready',
+      logs: true,
+    },
+    check: (base) => checkAnswers(base, variant, target),
+    path: `/v1/leads/${target.leadId}`,
+    headers: variant.headers,
+    redisCpu,
+    round,
+    profile,
   });
-  let ok = false;
-  try {
-    const { body, text } = await checkAnswers(base, variant, target);
-    const load = {
-      url: `${base}/v1/leads/${target.leadId}`,
-      headers: variant.headers,
-      connections: options.connections,
-      expectBody: text,
-    };
-    const attempts = [];
-    let run;
-    for (let attempt = 1; ; attempt++) {
-      const quiet = await waitForQuiet({
-        threshold: QUIET_THRESHOLD,
-        maxWaitMs: options.quietWaitS * 1000,
-        onWait: (share) =>
-          log(
-            `  machine busy with other work (${fmt.pct(share)} of CPU while idle): waiting up to ${options.quietWaitS} s`,
-          ),
-      });
-      if (options.warmupS > 0) await runLoad({ ...load, durationS: options.warmupS });
-      const logBytesBefore = fileSize(logFile);
-      if (cpuProfile) {
-        rmSync(`${cpuProfile}.done`, { force: true });
-        server.child.stdin.write('profile:start\n');
-        await sleep(200);
-      }
-      const redis0 = redisCpu();
-      const stopCpu = cpuMeter({ serverPid: server.child.pid, database: ctx.database });
-      const result = await runLoad({ ...load, durationS: options.durationS });
-      const cpu = stopCpu();
-      const redis1 = redisCpu();
-      if (cpuProfile) {
-        server.child.stdin.write('profile:stop\n');
-        await waitForFile(`${cpuProfile}.done`, 30_000);
-      }
-      await checkAnswers(base, variant, target);
-      if (result.non2xx > 0 || result.errors > 0 || result.mismatches > 0) {
-        throw new Error(
-          `${variant.label}: under load, ${result.non2xx} non-2xx answers, ${result.mismatches} wrong bodies and ${result.errors} errors (${JSON.stringify(result.autocannon.statusCodeStats)})`,
-        );
-      }
-      const redisMs = redis0 === null || redis1 === null ? null : redis1 - redis0;
-      // Redis serves the requests measured: not "other work" (cpuMeter counts it there).
-      const foreignMs = cpu.foreignMs === null ? null : Math.max(0, cpu.foreignMs - (redisMs ?? 0));
-      const foreignShare =
-        foreignMs === null || !cpu.machineTotalMs ? null : foreignMs / cpu.machineTotalMs;
-      const perRequest = (ms) =>
-        ms === null || result.ok === 0 ? null : Math.round((ms * 1000) / result.ok);
-      run = {
-        variant: variant.key,
-        round,
-        profiled: profile,
-        attempt,
-        machineBusyBeforeRun: quiet.share,
-        waitedForQuietMs: quiet.waitedMs,
-        ...result,
-        cpu: {
-          ...cpu,
-          redisMs,
-          foreignMs,
-          foreignShare,
-          serverUsPerRequest: perRequest(cpu.serverMs),
-          serverMainThreadUsPerRequest: perRequest(cpu.serverMainThreadMs),
-          postgresUsPerRequest: perRequest(cpu.postgresMs),
-          redisUsPerRequest: perRequest(redisMs),
-          loadGeneratorUsPerRequest: perRequest(cpu.loadGeneratorMs),
-          machineBusyShare:
-            cpu.machineBusyMs && cpu.machineTotalMs ? cpu.machineBusyMs / cpu.machineTotalMs : null,
-        },
-        disturbed: foreignShare !== null && foreignShare > DISTURBED_THRESHOLD,
-        log: {
-          destination: logFile === '/dev/null' ? '/dev/null' : 'file',
-          bytesDuringMeasurement:
-            logFile === '/dev/null' ? null : fileSize(logFile) - logBytesBefore,
-        },
-        body,
-      };
-      log(
-        `  ${variant.label}: ${fmt.int(result.rps)} req/s, p50 ${fmt.ms(result.p50Ms)} ms, p99 ${fmt.ms(result.p99Ms)} ms` +
-          (run.cpu.serverUsPerRequest === null
-            ? ''
-            : `; CPU per request: server ${run.cpu.serverUsPerRequest} µs (main thread ${run.cpu.serverMainThreadUsPerRequest} µs), PostgreSQL ${run.cpu.postgresUsPerRequest} µs, Redis ${run.cpu.redisUsPerRequest ?? '-'} µs; other work on the machine ${fmt.pct(foreignShare)}`),
-      );
-      if (!run.disturbed || attempt > options.retries) break;
-      attempts.push({ ...run, body: undefined });
-      log(`  disturbed by other work on the machine: measuring again`);
-    }
-    run.discardedAttempts = attempts;
-    ok = true;
-    return { run, cpuProfile };
-  } catch (e) {
-    const state = server.exited
-      ? `the server had exited (${JSON.stringify(server.exited)})`
-      : 'the server was still running';
-    const kept =
-      logFile === '/dev/null' ? '' : `; its log is kept in ${path.relative(root, logFile)}`;
-    throw new Error(
-      `${variant.label}: ${e instanceof Error ? e.message : String(e)}\n(${state}${kept}; stderr: ${server.stderr().slice(-2_000) || 'empty'})`,
-      { cause: e },
-    );
-  } finally {
-    await stopServer(server);
-    if (logFile !== '/dev/null') {
-      ctx.logStats.push({ tag, lines: await countLines(logFile), bytes: fileSize(logFile) });
-      if (ok && !options.keepLogs) rmSync(logFile, { force: true });
-    }
-  }
-}
-
-/**
- * Deletes the keys under `prefix` (sessions, API-key cache, rate-limit counters). The
- * runner cleans its own prefix only at its end, and another benchmark running at the
- * same time cleans it at its own end: the sessions this scenario made in its setup
- * must live until its last run, so it keeps them under a prefix of its own.
- */
-async function cleanRedis(url, prefix) {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 5_000,
-  });
-  await redis.connect();
-  try {
-    for await (const keys of redis.scanStream({ match: `${prefix}:*`, count: 500 })) {
-      if (keys.length > 0) await redis.unlink(...keys);
-    }
-  } finally {
-    redis.disconnect();
-  }
 }
 
 export async function run(ctx) {
+  // The runner cleans its own Redis prefix only at its end, and another benchmark
+  // running at the same time cleans it at its own end: the sessions this scenario makes
+  // in its setup must live until its last run, so it keeps them (and the API-key cache,
+  // the rate-limit counters) under a prefix of its own, deleted at the end.
   const redisPrefix = `${ctx.redisPrefix}-auth-${randomBytes(4).toString('hex')}`;
-  const env = apiEnv(
-    ctx,
-    { fernet: fernetKey(), signing: randomBytes(32).toString('base64url') },
-    redisPrefix,
-  );
+  const env = apiEnvOf(ctx, { fernet: fernetKey(), signing: signingKey() }, redisPrefix);
   try {
     return { ...(await measureAll(ctx, env)), redisPrefix };
   } finally {
@@ -442,56 +219,19 @@ async function measureAll(ctx, env) {
   }));
   const redisCpu = redisCpuReader(ctx.redisUrl);
 
-  const runs = [];
-  for (let round = 1; round <= options.rounds; round++) {
-    log(`round ${round}/${options.rounds}`);
-    for (const variant of list) {
-      const { run: r } = await measureOnce(ctx, variant, target, env, redisCpu, { round });
-      // Every way of asking must get the same lead, field for field.
-      if (runs.length > 0 && JSON.stringify(r.body) !== JSON.stringify(runs[0].body)) {
-        throw new Error(
-          `${variant.label} answered ${JSON.stringify(r.body)}, ${runs[0].variant} ${JSON.stringify(runs[0].body)}`,
-        );
-      }
-      runs.push(r);
-    }
-  }
-
-  const profiles = [];
-  if (options.profile) {
-    log('profiling (one extra run per variant, not counted in the figures)');
-    for (const variant of list) {
-      const { run: r, cpuProfile } = await measureOnce(ctx, variant, target, env, redisCpu, {
-        round: 0,
-        profile: true,
-      });
-      const summary = summarizeProfile(JSON.parse(readFileSync(cpuProfile, 'utf8')), 40, r.ok);
-      profiles.push({
-        variant: variant.key,
-        file: path.relative(root, cpuProfile),
-        rps: r.rps,
-        serverUsPerRequest: r.cpu.serverUsPerRequest,
-        summary,
-      });
-      rmSync(`${cpuProfile}.done`, { force: true });
-    }
-  }
-
-  const summary = {};
-  for (const variant of list) {
-    const mine = runs.filter((r) => r.variant === variant.key);
-    summary[variant.key] = {
-      label: variant.label,
-      rps: median(mine.map((r) => r.rps)),
-      p50Ms: median(mine.map((r) => r.p50Ms)),
-      p99Ms: median(mine.map((r) => r.p99Ms)),
-      serverUsPerRequest: median(mine.map((r) => r.cpu.serverUsPerRequest)),
-      serverMainThreadUsPerRequest: median(mine.map((r) => r.cpu.serverMainThreadUsPerRequest)),
-      postgresUsPerRequest: median(mine.map((r) => r.cpu.postgresUsPerRequest)),
-      redisUsPerRequest: median(mine.map((r) => r.cpu.redisUsPerRequest)),
-      disturbedRuns: mine.filter((r) => r.disturbed).length,
-    };
-  }
+  const measure = (variant, at) => measureOnce(ctx, variant, target, env, redisCpu, at);
+  const runs = await measureRounds(
+    ctx,
+    list,
+    async (variant, round) => (await measure(variant, { round })).run,
+  );
+  const profiles = await profileRuns(
+    ctx,
+    list,
+    (variant) => measure(variant, { round: 0, profile: true }),
+    { per: 'variant', top: 40 },
+  );
+  const summary = summarizeRuns(runs, list, COLUMNS);
   const ratio = (key) =>
     summary[key] && summary.dev?.rps ? summary[key].rps / summary.dev.rps : null;
   const ratios = { cookie: ratio('cookie'), apiKey: ratio('api-key') };
@@ -540,65 +280,26 @@ async function measureAll(ctx, env) {
 }
 
 function report({ runs, summary, ratios, perRound, verdict, profiles, options }) {
-  const cols = [
-    { title: 'round', align: 'left' },
-    { title: 'request', align: 'left' },
-    { title: 'req/s', align: 'right' },
-    { title: 'p50 ms', align: 'right' },
-    { title: 'p99 ms', align: 'right' },
-    { title: 'server CPU µs/req', align: 'right' },
-    { title: '(main thread)', align: 'right' },
-    { title: 'PostgreSQL CPU µs/req', align: 'right' },
-    { title: 'Redis CPU µs/req', align: 'right' },
-    { title: 'other work', align: 'right' },
-  ];
-  const rows = runs.map((r) => [
-    String(r.round),
-    summary[r.variant].label,
-    fmt.int(r.rps),
-    fmt.ms(r.p50Ms),
-    fmt.ms(r.p99Ms),
-    fmt.int(r.cpu.serverUsPerRequest),
-    fmt.int(r.cpu.serverMainThreadUsPerRequest),
-    fmt.int(r.cpu.postgresUsPerRequest),
-    fmt.int(r.cpu.redisUsPerRequest),
-    `${fmt.pct(r.cpu.foreignShare)}${r.disturbed ? ' (!)' : ''}`,
-  ]);
-  for (const [, s] of Object.entries(summary)) {
-    rows.push([
-      'median',
-      s.label,
-      fmt.int(s.rps),
-      fmt.ms(s.p50Ms),
-      fmt.ms(s.p99Ms),
-      fmt.int(s.serverUsPerRequest),
-      fmt.int(s.serverMainThreadUsPerRequest),
-      fmt.int(s.postgresUsPerRequest),
-      fmt.int(s.redisUsPerRequest),
-      s.disturbedRuns > 0 ? `${s.disturbedRuns} disturbed` : '',
-    ]);
-  }
   const out = [
-    table(cols, rows),
+    resultsTable({
+      runs,
+      summary,
+      labelTitle: 'request',
+      label: (variant) => summary[variant].label,
+      columns: COLUMNS,
+    }),
     '',
     `${options.connections} connections, ${options.warmupS} s warm-up + ${options.durationS} s measured per run, pool ${options.pool}, LOG_LEVEL=info`,
   ];
   const line = (key, name) => {
     if (ratios[key] === null) return;
-    const v = verdict[key];
     out.push(
-      `ratio ${name}/dev header: ${fmt.pct(ratios[key])}  -> target ${fmt.pct(v.target)} ${v.met ? 'MET' : `MISSED by ${fmt.pct(v.target - ratios[key])} points (${fmt.int(v.shortfallRps)} req/s short)`}` +
+      `ratio ${name}/dev header: ${fmt.pct(ratios[key])}  ${verdictText(ratios[key], verdict[key])}` +
         `  (by round: ${perRound.map((r) => fmt.pct(r[key])).join(', ')})`,
     );
   };
   line('cookie', 'session cookie');
   line('apiKey', 'API key');
-  for (const p of profiles) {
-    out.push(
-      '',
-      `CPU profile of ${p.variant} (${p.file}; ${fmt.int(p.rps)} req/s while profiled):`,
-      formatProfileSummary(p.summary, 25),
-    );
-  }
+  out.push(...formatProfiles(profiles, 25));
   return out.join('\n');
 }

@@ -15,7 +15,8 @@ try {
   // keep the usual 100
 }
 
-function processCpuMs(pid, thread = null) {
+/** CPU milliseconds (user + system) used so far by process `pid` (or one of its threads), or null. */
+export function processCpuMs(pid, thread = null) {
   try {
     const stat = readFileSync(
       thread === null ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`,

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { root } from './database.mjs';
+import { fmt } from './report.mjs';
 
 const SPECIAL = new Set(['(garbage collector)', '(program)', '(idle)', '(root)']);
 
@@ -142,6 +143,15 @@ export function formatProfileSummary(summary, top = 15) {
   section('inclusive time by package (on the stack)', summary.inclusiveByPackage);
   section('self time by function', summary.selfByFunction);
   return lines.join('\n');
+}
+
+/** The report's lines for the CPU profiles of a scenario (see measure.mjs, profileRuns). */
+export function formatProfiles(profiles, top) {
+  return profiles.flatMap((p) => [
+    '',
+    `CPU profile of ${p.variant} (${p.file}; ${fmt.int(p.rps)} req/s while profiled):`,
+    formatProfileSummary(p.summary, top),
+  ]);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
