@@ -143,8 +143,7 @@ export class TenantAdminService {
         role: 'staff',
         mfa: current.session.mfa,
         staffReason: body.reason,
-        ...(client.ip ? { ip: client.ip } : {}),
-        ...(client.userAgent ? { userAgent: client.userAgent.slice(0, 512) } : {}),
+        ...client,
       },
       STAFF_SESSION_SECONDS,
     );

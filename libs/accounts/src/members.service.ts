@@ -79,10 +79,9 @@ export class MembersService {
   async changeRole(id: string, role: MemberRole, acting: ActingRole): Promise<MemberView> {
     const { tenantId } = currentTenant();
     const before = await this.db.transaction(async (tx) => {
-      const member = await this.lockOwnersAndFind(id);
+      const { member, owners } = await this.lockOwnersAndFind(id);
       if (member.role === role) return member;
-      this.assertMayTouch(member.role, role, acting);
-      if (member.role === 'owner') await this.assertNotLastOwner();
+      assertMayChange(member, role, acting, owners);
       await tx.membership.update({ where: { tenantId_id: { tenantId, id } }, data: { role } });
       await this.audit.record({
         action: 'member.role_changed',
@@ -100,9 +99,8 @@ export class MembersService {
   async remove(id: string, acting: ActingRole): Promise<void> {
     const { tenantId } = currentTenant();
     const removed = await this.db.transaction(async (tx) => {
-      const member = await this.lockOwnersAndFind(id);
-      this.assertMayTouch(member.role, null, acting);
-      if (member.role === 'owner') await this.assertNotLastOwner();
+      const { member, owners } = await this.lockOwnersAndFind(id);
+      assertMayChange(member, null, acting, owners);
       await tx.membership.delete({ where: { tenantId_id: { tenantId, id } } });
       const keys = await this.apiKeys.revokeCreatedBy(member.userId);
       await this.audit.record({
@@ -116,30 +114,33 @@ export class MembersService {
     await this.sessions.revokeWhere(removed.userId, (s) => s.tenantId === tenantId);
   }
 
-  /** Locks the tenant's owners (FOR UPDATE), then finds the member. */
-  private async lockOwnersAndFind(id: string): Promise<MemberView> {
-    await this.db.query(
+  /** Locks the tenant's owners (FOR UPDATE) and counts them, then finds the member. */
+  private async lockOwnersAndFind(id: string): Promise<{ member: MemberView; owners: number }> {
+    const owners = await this.db.query(
       Prisma.sql`SELECT id FROM "Membership" WHERE role = 'owner' ORDER BY id FOR UPDATE`,
     );
-    return this.get(id);
+    return { member: await this.get(id), owners: owners.length };
   }
+}
 
-  private async assertNotLastOwner(): Promise<void> {
-    const [row] = await this.db.query<{ owners: number }>(
-      Prisma.sql`SELECT count(*)::int AS owners FROM "Membership" WHERE role = 'owner'`,
+/**
+ * Owners alone make, change or remove owners, and the tenant keeps one: `to` is the new
+ * role, or null for a removal; `owners` counted under the lock of lockOwnersAndFind.
+ */
+function assertMayChange(
+  member: MemberView,
+  to: MemberRole | null,
+  acting: ActingRole,
+  owners: number,
+): void {
+  const touchesOwner = member.role === 'owner' || to === 'owner';
+  if (touchesOwner && acting !== null && acting !== 'owner') {
+    throw new DomainError(ErrorCode.Forbidden, 'only an owner can make, change or remove owners');
+  }
+  if (member.role === 'owner' && owners <= 1) {
+    throw new DomainError(
+      ErrorCode.Conflict,
+      'a tenant keeps at least one owner: make another member owner first',
     );
-    if ((row?.owners ?? 0) <= 1) {
-      throw new DomainError(
-        ErrorCode.Conflict,
-        'a tenant keeps at least one owner: make another member owner first',
-      );
-    }
-  }
-
-  private assertMayTouch(from: MemberRole, to: MemberRole | null, acting: ActingRole): void {
-    if (acting === null || acting === 'owner') return;
-    if (from === 'owner' || to === 'owner') {
-      throw new DomainError(ErrorCode.Forbidden, 'only an owner can make, change or remove owners');
-    }
   }
 }

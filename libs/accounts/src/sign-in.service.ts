@@ -8,6 +8,7 @@ import {
   RateLimits,
   type Role,
   type Session,
+  sessionActor,
   SessionStore,
   TelegramLoginVerifier,
   TotpService,
@@ -102,8 +103,7 @@ export class SignInService {
       [body.email, body.displayName, body.tenantName],
       'body.password',
     );
-    const { userId, tenantId } = await this.createTenantWithOwner(body, client);
-    const user = await this.requireUser(userId);
+    const { user, tenantId } = await this.createTenantWithOwner(body, client);
     return this.open(user, tenantId, false, client, 'password');
   }
 
@@ -117,20 +117,20 @@ export class SignInService {
       slug?: string;
     },
     client: ClientInfo = {},
-  ): Promise<{ tenantId: TenantId; userId: string }> {
+  ): Promise<{ tenantId: TenantId; user: User }> {
     if (await this.users.findByEmail(body.email)) throw emailTaken();
     const passwordHash = await this.passwords.hash(body.password);
     const tenantId = asTenantId(uuidv7());
     const userId = uuidv7();
     const slug = body.slug ?? `${slugify(body.tenantName).slice(0, 50)}-${tenantId.slice(-8)}`;
     try {
-      await actingIn(tenantId, { type: 'user', id: userId }, client, () =>
+      const user = await actingIn(tenantId, { type: 'user', id: userId }, client, () =>
         this.platform.transaction(
           async (tx) => {
             await tx.tenant.create({
               data: { id: tenantId, name: body.tenantName, slug, region: body.region },
             });
-            await tx.user.create({
+            const owner = await tx.user.create({
               data: { id: userId, email: body.email, passwordHash, displayName: body.displayName },
             });
             await this.db.membership.create({ data: { tenantId, userId, role: 'owner' } });
@@ -140,10 +140,12 @@ export class SignInService {
               targetId: tenantId,
               metadata: { region: body.region },
             });
+            return owner;
           },
           { tenantId },
         ),
       );
+      return { tenantId, user };
     } catch (e) {
       // Two sign-ups of one e-mail at once: the unique index decides.
       if (e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') {
@@ -151,7 +153,6 @@ export class SignInService {
       }
       throw e;
     }
-    return { tenantId, userId };
   }
 
   /**
@@ -297,10 +298,7 @@ export class SignInService {
     metadata: Record<string, unknown> = {},
     sessionId = session.id,
   ): Promise<unknown> {
-    const actor = {
-      type: session.staffReason === undefined ? 'user' : 'staff',
-      id: session.userId,
-    } as const;
+    const actor = sessionActor(session);
     return actingIn(session.tenantId, actor, client, () =>
       this.audit.record({ action, targetType: 'session', targetId: sessionId, metadata }),
     );
@@ -385,8 +383,7 @@ export class SignInService {
       tenantId: chosen?.tenantId ?? null,
       role: chosen?.role ?? null,
       mfa,
-      ...(client.ip ? { ip: client.ip } : {}),
-      ...(client.userAgent ? { userAgent: client.userAgent.slice(0, 512) } : {}),
+      ...client,
     });
     await actingIn(session.tenantId, { type: 'user', id: user.id }, client, () =>
       this.audit.record({

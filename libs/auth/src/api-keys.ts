@@ -192,9 +192,12 @@ export class ApiKeyService {
    * The live key that `key` is, or null (malformed, unknown, revoked, expired). One
    * Redis round trip when cached; otherwise one indexed read by hash.
    */
-  async authenticate(key: string): Promise<AuthenticatedApiKey | null> {
+  async authenticate(
+    key: string,
+    /** hashApiKey(key), when the caller computed it already (the guard counts by it). */
+    hash = hashApiKey(key),
+  ): Promise<AuthenticatedApiKey | null> {
     if (!KEY_FORMAT.test(key)) return null;
-    const hash = hashApiKey(key);
     const cacheKey = this.cacheKey(hash);
     const cached = await this.redis.call((redis) => redis.get(cacheKey));
 

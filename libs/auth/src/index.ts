@@ -9,7 +9,13 @@ export {
   type Permission,
   type Role,
 } from './permissions.js';
-export { hashToken, SessionStore, type NewSession, type Session } from './sessions.js';
+export {
+  hashToken,
+  sessionActor,
+  SessionStore,
+  type NewSession,
+  type Session,
+} from './sessions.js';
 export { PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARACTERS, PasswordService } from './passwords.js';
 export { TotpService } from './totp.js';
 export { findRecoveryCode, generateRecoveryCodes, hashRecoveryCode } from './recovery-codes.js';

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
-import { AppConfig, Clock } from '@ibhq/core';
+import { type Actor, AppConfig, Clock } from '@ibhq/core';
 import { RedisConnection } from '@ibhq/redis';
 import type { Role } from './permissions.js';
 
@@ -22,6 +22,11 @@ export interface Session {
   readonly expiresAt?: string;
   readonly ip?: string;
   readonly userAgent?: string;
+}
+
+/** Who acts through a session: its user, as IBHQ staff on a break-glass session. */
+export function sessionActor(session: Session): Actor {
+  return { type: session.staffReason === undefined ? 'user' : 'staff', id: session.userId };
 }
 
 export type NewSession = Omit<Session, 'id' | 'createdAt' | 'expiresAt'>;

@@ -12,6 +12,7 @@ import {
   type RateLimitState,
   roleAllows,
   type Session,
+  sessionActor,
   SessionStore,
 } from '@ibhq/auth';
 import {
@@ -158,9 +159,10 @@ export class AuthGuard implements CanActivate {
     if (token.startsWith('ibhq_k_')) {
       // The lookup and the request count leave together (one Redis write); the
       // tenant's limit is applied once the key is known.
+      const keyHash = hashApiKey(token);
       const [key, count] = await Promise.all([
-        this.apiKeys.authenticate(token),
-        this.limits.countApiKey(hashApiKey(token)),
+        this.apiKeys.authenticate(token, keyHash),
+        this.limits.countApiKey(keyHash),
       ]);
       if (!key) throw unauthenticated('the API key is not valid, or it was revoked or expired');
       return { kind: 'api_key', key, count };
@@ -176,10 +178,7 @@ export class AuthGuard implements CanActivate {
     session: Session,
     client: ClientInfo,
   ): Promise<boolean> {
-    const actor = {
-      type: session.staffReason === undefined ? 'user' : 'staff',
-      id: session.userId,
-    } as const;
+    const actor = sessionActor(session);
     if (access.kind === 'signed-in') {
       if (session.staffReason !== undefined && !staffMayCall(request)) {
         throw new DomainError(
