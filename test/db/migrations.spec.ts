@@ -103,8 +103,8 @@ describe('migrations', () => {
       await writeFile(
         file,
         schema.replace(
-          '  displayName String         @db.VarChar(200)\n',
-          '  displayName String         @db.VarChar(200)\n  country     String?        @db.Char(2)\n',
+          '  displayName      String         @db.VarChar(200)\n',
+          '  displayName      String         @db.VarChar(200)\n  nickname String? @db.VarChar(50)\n',
         ),
       );
     });
@@ -112,7 +112,7 @@ describe('migrations', () => {
 
     it('the agreement check fails, naming the difference', async () => {
       const diff = await diffDatabaseToSchema(ownerUrl(), { prismaDir: copy.dir });
-      expect(diff).toMatch(/ALTER TABLE "Lead" ADD COLUMN\s+"country" CHAR\(2\)/);
+      expect(diff).toMatch(/ALTER TABLE "Lead" ADD COLUMN\s+"nickname" VARCHAR\(50\)/);
     });
 
     it('db:diff generates the migration offline, through a shadow database', async () => {
@@ -122,7 +122,7 @@ describe('migrations', () => {
         process.env.DATABASE_ADMIN_URL,
       );
       expect(diff.trim()).toBe(
-        '-- AlterTable\nALTER TABLE "Lead" ADD COLUMN     "country" CHAR(2);',
+        '-- AlterTable\nALTER TABLE "Lead" ADD COLUMN     "nickname" VARCHAR(50);',
       );
       const shadows = await sql(
         'admin',

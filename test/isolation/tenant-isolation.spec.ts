@@ -33,11 +33,12 @@ describe('tenant isolation in the database', () => {
       table: string;
       enabled: boolean;
       forced: boolean;
-      policies: { name: string; cmd: string; qual: string; check: string | null }[] | null;
+      policies: { name: string; cmd: string; permissive: string; qual: string; check: string | null }[] | null;
     }>(
       'admin',
       `SELECT c.relname AS table, c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced,
               (SELECT json_agg(json_build_object('name', p.policyname, 'cmd', p.cmd,
+                                                 'permissive', p.permissive,
                                                  'qual', p.qual, 'check', p.with_check))
                  FROM pg_policies p
                 WHERE p.schemaname = 'public' AND p.tablename = c.relname) AS policies
@@ -61,10 +62,11 @@ describe('tenant isolation in the database', () => {
         );
         expect(expr).toContain('"tenantId"');
       }
-      // Any other policy only widens reads, and only by a secret the caller holds.
+      // Any other permissive policy only widens reads, and only by a secret the caller
+      // holds; a restrictive one only narrows what tenant_isolation allows.
       for (const other of row.policies?.filter((p) => p.name !== 'tenant_isolation') ?? []) {
-        expect(`${row.table}.${other.name}:${other.cmd}`).toMatch(
-          /^(Membership\.own_memberships|ApiKey\.key_lookup):SELECT$/,
+        expect(`${row.table}.${other.name}:${other.cmd}:${other.permissive}`).toMatch(
+          /^(Membership\.own_memberships:SELECT:PERMISSIVE|ApiKey\.key_lookup:SELECT:PERMISSIVE|Lead\.own_leads_only:ALL:RESTRICTIVE)$/,
         );
       }
     }

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import type { $Enums } from '@ibhq/db';
+type ActivityKind = $Enums.ActivityKind;
 
 export const createLeadBody = z.strictObject({
   displayName: z.string().trim().min(1).max(200),
@@ -28,7 +30,7 @@ export interface LeadView {
 export interface ActivityView {
   readonly id: string;
   readonly leadId: string;
-  readonly kind: 'note' | 'system';
+  readonly kind: ActivityKind;
   readonly body: string;
   readonly createdAt: Date;
 }

@@ -36,6 +36,12 @@ export interface TenantContext {
   readonly actor: Actor;
   readonly requestId?: string;
   readonly client?: ClientInfo;
+  /**
+   * Set when the actor is an agent of a tenant where agents see only their own
+   * leads: that agent's user id. TenantDb hands it to row-level security
+   * (app.lead_owner), which hides every other lead.
+   */
+  readonly leadOwnerScope?: string;
 }
 
 /**

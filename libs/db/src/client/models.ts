@@ -15,6 +15,18 @@ export const TENANT_MODELS = [
   'apiKey',
   'auditEvent',
   'auditHead',
+  'stage',
+  'leadStageChange',
+  'tag',
+  'leadTag',
+  'customField',
+  'assignmentRule',
+  'savedView',
+  'duplicateDismissal',
+  'backgroundJob',
+  'jobError',
+  'leadImport',
+  'leadImportRow',
 ] as const;
 export const PLATFORM_MODELS = ['tenant', 'user'] as const;
 

@@ -5,6 +5,8 @@ import type { Prisma } from '../generated/prisma/client.js';
 export interface OpenTransaction {
   /** The tenant set in the transaction (app.tenant_id), or null if none. */
   readonly tenantId: TenantId | null;
+  /** The owner whose leads alone are visible (app.lead_owner), if set. */
+  readonly leadOwnerScope?: string;
   readonly tx: Prisma.TransactionClient;
 }
 

@@ -3,7 +3,7 @@ import type { Prisma } from '../generated/prisma/client.js';
 import { isDatabaseUnavailable } from './database-errors.js';
 
 /** The transaction-local settings the row-level security policies read. */
-export type ScopeSetting = 'app.tenant_id' | 'app.user_id' | 'app.api_key_hash';
+export type ScopeSetting = 'app.tenant_id' | 'app.lead_owner' | 'app.user_id' | 'app.api_key_hash';
 
 /** A statement run inside `transactionWithSettings`. */
 export type ScopedQuery = <T extends object>(statement: Prisma.Sql) => Promise<T[]>;

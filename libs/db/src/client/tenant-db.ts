@@ -1,11 +1,16 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type pg from 'pg';
-import { currentTenant, type TenantId } from '@ibhq/core';
+import { currentTenant, type TenantContext } from '@ibhq/core';
 import type { Prisma, PrismaClient } from '../generated/prisma/client.js';
 import { MODEL_OPERATIONS, TENANT_MODELS, type TenantModel, type TenantTx } from './models.js';
 import { withDatabaseErrors } from './database-errors.js';
 import { openTransaction } from './open-transaction.js';
-import { queryWithSettings, type ScopedQuery, transactionWithSettings } from './scoped-query.js';
+import {
+  queryWithSettings,
+  type ScopedQuery,
+  type ScopeSetting,
+  transactionWithSettings,
+} from './scoped-query.js';
 import { PG_POOL, PRISMA_ROOT } from './prisma-root.js';
 
 export interface TenantTransactionOptions {
@@ -46,6 +51,18 @@ export class TenantDb {
   declare readonly apiKey: TenantTx['apiKey'];
   declare readonly auditEvent: TenantTx['auditEvent'];
   declare readonly auditHead: TenantTx['auditHead'];
+  declare readonly stage: TenantTx['stage'];
+  declare readonly leadStageChange: TenantTx['leadStageChange'];
+  declare readonly tag: TenantTx['tag'];
+  declare readonly leadTag: TenantTx['leadTag'];
+  declare readonly customField: TenantTx['customField'];
+  declare readonly assignmentRule: TenantTx['assignmentRule'];
+  declare readonly savedView: TenantTx['savedView'];
+  declare readonly duplicateDismissal: TenantTx['duplicateDismissal'];
+  declare readonly backgroundJob: TenantTx['backgroundJob'];
+  declare readonly jobError: TenantTx['jobError'];
+  declare readonly leadImport: TenantTx['leadImport'];
+  declare readonly leadImportRow: TenantTx['leadImportRow'];
 
   constructor(
     @Inject(PRISMA_ROOT) private readonly root: PrismaClient,
@@ -69,12 +86,10 @@ export class TenantDb {
    * that transaction's connection.
    */
   async query<T extends object>(statement: Prisma.Sql): Promise<T[]> {
-    const tenantId = currentTenant('TenantDb.query').tenantId;
-    const outer = this.joinable(tenantId);
+    const ctx = currentTenant('TenantDb.query');
+    const outer = this.joinable(ctx);
     if (outer) return outer.$queryRawUnsafe<T[]>(statement.text, ...statement.values);
-    return withDatabaseErrors(() =>
-      queryWithSettings<T>(this.pool, [['app.tenant_id', tenantId]], statement),
-    );
+    return withDatabaseErrors(() => queryWithSettings<T>(this.pool, scopeOf(ctx), statement));
   }
 
   /**
@@ -84,16 +99,14 @@ export class TenantDb {
    * joins that one instead.
    */
   async rawTransaction<T>(fn: (query: ScopedQuery) => Promise<T>): Promise<T> {
-    const tenantId = currentTenant('TenantDb.rawTransaction').tenantId;
-    const outer = this.joinable(tenantId);
+    const ctx = currentTenant('TenantDb.rawTransaction');
+    const outer = this.joinable(ctx);
     if (outer) {
       return fn(<R extends object>(s: Prisma.Sql) =>
         outer.$queryRawUnsafe<R[]>(s.text, ...s.values),
       );
     }
-    return withDatabaseErrors(() =>
-      transactionWithSettings(this.pool, [['app.tenant_id', tenantId]], fn),
-    );
+    return withDatabaseErrors(() => transactionWithSettings(this.pool, scopeOf(ctx), fn));
   }
 
   /** Runs `fn` in one transaction of the current tenant (joining an open one). */
@@ -101,14 +114,17 @@ export class TenantDb {
     fn: (tx: TenantTx) => Promise<T>,
     options: TenantTransactionOptions = {},
   ): Promise<T> {
-    const tenantId = currentTenant('TenantDb.transaction').tenantId;
-    const outer = this.joinable(tenantId);
+    const ctx = currentTenant('TenantDb.transaction');
+    const outer = this.joinable(ctx);
     if (outer) return fn(outer);
+    const { tenantId } = ctx;
     return withDatabaseErrors(() =>
       this.root.$transaction(
         async (tx) => {
-          await tx.$executeRaw`SELECT set_config('app.tenant_id', ${tenantId}, true)`;
-          return openTransaction.run({ tenantId, tx }, () => fn(tx));
+          await setScope(tx, ctx);
+          return openTransaction.run({ tenantId, leadOwnerScope: ctx.leadOwnerScope, tx }, () =>
+            fn(tx),
+          );
         },
         {
           ...(options.isolationLevel ? { isolationLevel: options.isolationLevel } : {}),
@@ -118,10 +134,10 @@ export class TenantDb {
     );
   }
 
-  private joinable(tenantId: TenantId): Prisma.TransactionClient | undefined {
+  private joinable({ tenantId, leadOwnerScope }: TenantContext): Prisma.TransactionClient | undefined {
     const outer = openTransaction.getStore();
     if (!outer) return undefined;
-    if (outer.tenantId !== tenantId) {
+    if (outer.tenantId !== tenantId || outer.leadOwnerScope !== leadOwnerScope) {
       // Switching tenants inside a transaction would silently run under the outer
       // tenant's setting (or open a second, independent transaction): refuse both.
       throw new Error(
@@ -135,12 +151,12 @@ export class TenantDb {
     const ops: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
     for (const op of MODEL_OPERATIONS) {
       ops[op] = async (...args: unknown[]) => {
-        const tenantId = currentTenant(`TenantDb.${model}.${op}`).tenantId;
-        const outer = this.joinable(tenantId);
+        const ctx = currentTenant(`TenantDb.${model}.${op}`);
+        const outer = this.joinable(ctx);
         if (outer) return call(outer, model, op, args);
         const [, result] = await withDatabaseErrors(() =>
           this.root.$transaction([
-            this.root.$executeRaw`SELECT set_config('app.tenant_id', ${tenantId}, true)`,
+            setScope(this.root, ctx),
             call(this.root, model, op, args) as Prisma.PrismaPromise<unknown>,
           ]),
         );
@@ -149,6 +165,22 @@ export class TenantDb {
     }
     return Object.freeze(ops);
   }
+}
+
+/** The row-level security settings of a tenant context. */
+function scopeOf(ctx: TenantContext): [ScopeSetting, string][] {
+  const settings: [ScopeSetting, string][] = [['app.tenant_id', ctx.tenantId]];
+  if (ctx.leadOwnerScope) settings.push(['app.lead_owner', ctx.leadOwnerScope]);
+  return settings;
+}
+
+/** The same settings as a Prisma statement (the first of a Prisma transaction). */
+function setScope(
+  client: Prisma.TransactionClient | PrismaClient,
+  ctx: TenantContext,
+): Prisma.PrismaPromise<number> {
+  return client.$executeRaw`SELECT set_config('app.tenant_id', ${ctx.tenantId}, true),
+                                   set_config('app.lead_owner', ${ctx.leadOwnerScope ?? ''}, true)`;
 }
 
 function call(
