@@ -33,7 +33,9 @@ describe('tenant isolation in the database', () => {
       table: string;
       enabled: boolean;
       forced: boolean;
-      policies: { name: string; cmd: string; permissive: string; qual: string; check: string | null }[] | null;
+      policies:
+        | { name: string; cmd: string; permissive: string; qual: string; check: string | null }[]
+        | null;
     }>(
       'admin',
       `SELECT c.relname AS table, c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced,

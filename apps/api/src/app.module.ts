@@ -19,6 +19,18 @@ import { ErrorFilter } from './http/error.filter.js';
 import { TenantContextInterceptor } from './http/tenant-context.interceptor.js';
 import { AuthGuard } from './http/auth.guard.js';
 import { LeadsController } from './leads/leads.controller.js';
+import { TimelineController } from './leads/timeline.controller.js';
+import { LeadListController } from './leads/lead-list.controller.js';
+import { SavedViewsController } from './leads/saved-views.controller.js';
+import { TagsController } from './leads/tags.controller.js';
+import { CustomFieldsController } from './leads/custom-fields.controller.js';
+import { AssignmentController } from './leads/assignment.controller.js';
+import { PipelineController } from './leads/pipeline.controller.js';
+import { BulkController } from './leads/bulk.controller.js';
+import { JobsController } from './leads/jobs.controller.js';
+import { DuplicatesController } from './leads/duplicates.controller.js';
+import { ImportsController } from './leads/imports.controller.js';
+import { ExportController } from './leads/export.controller.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { Metrics } from './metrics/metrics.js';
 import { TenantController } from './tenants/tenant.controller.js';
@@ -43,6 +55,18 @@ export class AppModule {
         MetricsController,
         TenantController,
         LeadsController,
+        TimelineController,
+        LeadListController,
+        SavedViewsController,
+        TagsController,
+        CustomFieldsController,
+        AssignmentController,
+        PipelineController,
+        BulkController,
+        JobsController,
+        DuplicatesController,
+        ImportsController,
+        ExportController,
         AuthController,
         MembersController,
         InvitationsController,

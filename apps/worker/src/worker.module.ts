@@ -5,6 +5,8 @@ import { DatabaseModule } from '@ibhq/db';
 import { JobWorkersModule } from '@ibhq/jobs';
 import { LeadsModule, leadsJobs } from '@ibhq/leads';
 import { RedisModule } from '@ibhq/redis';
+import { BulkProcessor } from './processors/bulk.processor.js';
+import { ImportProcessor } from './processors/import.processor.js';
 import { RecordActivityProcessor } from './processors/record-activity.processor.js';
 
 /** Every job the worker runs; boot fails unless each has exactly one processor. */
@@ -22,7 +24,7 @@ export class WorkerModule {
         LeadsModule,
         JobWorkersModule.register(WORKER_JOBS),
       ],
-      providers: [RecordActivityProcessor],
+      providers: [RecordActivityProcessor, BulkProcessor, ImportProcessor],
     };
   }
 }

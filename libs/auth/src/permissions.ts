@@ -7,6 +7,12 @@
 export const PERMISSIONS = [
   'leads:read',
   'leads:write',
+  /** Delete leads (one or in bulk). */
+  'leads:delete',
+  'leads:import',
+  'leads:export',
+  /** The CRM's configuration: stages, tags, custom fields, assignment rules. */
+  'pipeline:manage',
   'telegram:read',
   'members:read',
   'members:manage',
@@ -39,6 +45,9 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
 export const API_KEY_SCOPES = [
   'leads:read',
   'leads:write',
+  'leads:delete',
+  'leads:import',
+  'leads:export',
   'telegram:read',
   'audit:read',
 ] as const satisfies readonly Permission[];

@@ -20,7 +20,7 @@ export type PageQuery = z.infer<typeof pageQuery>;
 
 export const leadIdParam = z.uuid();
 
-export interface LeadView {
+export interface LeadSummary {
   readonly id: string;
   readonly displayName: string;
   readonly createdAt: Date;

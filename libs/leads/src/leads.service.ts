@@ -7,7 +7,7 @@ import type {
   ActivityView,
   AddNoteBody,
   CreateLeadBody,
-  LeadView,
+  LeadSummary as LeadView,
   PageQuery,
 } from './leads.dto.js';
 import { recordActivityJob, type RecordActivityPayload } from './leads.jobs.js';

@@ -10,7 +10,7 @@ import {
   type ActivityView,
   type AddNoteBody,
   type CreateLeadBody,
-  type LeadView,
+  type LeadSummary as LeadView,
   type PageQuery,
 } from '@ibhq/leads';
 import { Requires } from '../http/access.decorators.js';

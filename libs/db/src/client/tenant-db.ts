@@ -134,7 +134,10 @@ export class TenantDb {
     );
   }
 
-  private joinable({ tenantId, leadOwnerScope }: TenantContext): Prisma.TransactionClient | undefined {
+  private joinable({
+    tenantId,
+    leadOwnerScope,
+  }: TenantContext): Prisma.TransactionClient | undefined {
     const outer = openTransaction.getStore();
     if (!outer) return undefined;
     if (outer.tenantId !== tenantId || outer.leadOwnerScope !== leadOwnerScope) {

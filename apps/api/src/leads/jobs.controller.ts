@@ -1,0 +1,7 @@
+import { Controller } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
+
+/** OWNER: bulk work. */
+@ApiTags('leads')
+@Controller('v1/jobs')
+export class JobsController {}

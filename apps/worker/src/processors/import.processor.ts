@@ -1,0 +1,13 @@
+import { Injectable } from '@nestjs/common';
+import { JobHandler, type JobHandlerOf } from '@ibhq/jobs';
+import { ImportService, importJob, type ImportJobPayload } from '@ibhq/leads';
+
+@Injectable()
+@JobHandler(importJob)
+export class ImportProcessor implements JobHandlerOf<ImportJobPayload> {
+  constructor(private readonly imports: ImportService) {}
+
+  handle(payload: ImportJobPayload): Promise<Record<string, unknown>> {
+    return this.imports.run(payload);
+  }
+}

@@ -1,0 +1,5 @@
+import { Injectable } from '@nestjs/common';
+
+/** OWNER: duplicates and merge work. */
+@Injectable()
+export class DuplicatesService {}

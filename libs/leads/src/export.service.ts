@@ -1,0 +1,5 @@
+import { Injectable } from '@nestjs/common';
+
+/** OWNER: export work. */
+@Injectable()
+export class ExportService {}

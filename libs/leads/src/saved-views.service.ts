@@ -1,0 +1,5 @@
+import { Injectable } from '@nestjs/common';
+
+/** OWNER: search and lists work. */
+@Injectable()
+export class SavedViewsService {}
