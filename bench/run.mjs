@@ -14,7 +14,13 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { snapshotApiBuild } from './lib/build.mjs';
-import { createDatabase, dropDatabase, root, withClient } from './lib/database.mjs';
+import {
+  createDatabase,
+  dropDatabase,
+  migrateDatabase,
+  root,
+  withClient,
+} from './lib/database.mjs';
 import { cleanRedis } from './lib/redis.mjs';
 import { machineInfo } from './lib/report.mjs';
 import { killAllServers } from './lib/servers.mjs';
@@ -23,6 +29,7 @@ const SCENARIOS = {
   foundation: () => import('./foundation/scenario.mjs'),
   audit: () => import('./audit/scenario.mjs'),
   auth: () => import('./auth/scenario.mjs'),
+  crm: () => import('./crm/scenario.mjs'),
 };
 
 /** Used when neither the option nor the scenario's DEFAULTS give a value. */
@@ -136,9 +143,11 @@ async function main() {
   const options = parseOptions(process.argv.slice(2));
   const adminUrl = process.env.DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const database = process.env.BENCH_DATABASE ?? 'ibhq_bench';
-  const redisPrefix = 'ibhq-bench';
   const scenario = await SCENARIOS[options.scenario]();
+  // A scenario with a large seed (crm) keeps its own database between runs.
+  const persistent = scenario.PERSISTENT_DATABASE;
+  const database = persistent ?? process.env.BENCH_DATABASE ?? 'ibhq_bench';
+  const redisPrefix = 'ibhq-bench';
   for (const name of ['connections', 'pool']) {
     options[name] ??= scenario.DEFAULTS?.[name] ?? FALLBACK[name];
   }
@@ -159,7 +168,7 @@ async function main() {
   const perRun =
     (options.retries + 1) * (options.quietWaitS + options.warmupS + options.durationS) + 60;
   const runs = options.variants.length * (options.rounds + (options.profile ? 1 : 0));
-  const budgetMs = (runs * perRun + 180) * 1000;
+  const budgetMs = (runs * perRun + 180 + (scenario.EXTRA_BUDGET_S ?? 0)) * 1000;
   const deadline = setTimeout(() => {
     process.stderr.write(`bench: gave up after ${Math.round(budgetMs / 1000)} s\n`);
     killAllServers();
@@ -172,11 +181,15 @@ async function main() {
   log(
     `machine: ${machine.cpuCount} x ${machine.cpuModel}, node ${machine.node}, ${machine.platform}`,
   );
-  log(`database ${database} (created afresh), Redis prefix ${redisPrefix}`);
+  log(
+    `database ${database} (${persistent ? 'kept between runs, migrated' : 'created afresh'}), Redis prefix ${redisPrefix}`,
+  );
 
   const build = await snapshotApiBuild(path.join(workDir, 'api-build'), { log });
   log(`measuring the API build copied from dist/apps/api (fingerprint ${build.fingerprint})`);
-  const urls = await createDatabase(adminUrl, database);
+  const urls = persistent
+    ? await migrateDatabase(adminUrl, database)
+    : await createDatabase(adminUrl, database);
   const postgres = await withClient(urls.admin, async (db) => {
     const { rows } = await db.query(
       `SELECT current_setting('server_version') AS version,
@@ -206,7 +219,7 @@ async function main() {
     process.stderr.write(`bench: files of this run are in ${path.relative(root, workDir)}\n`);
     throw e;
   } finally {
-    if (!options.keepDb) await dropDatabase(adminUrl, database).catch(() => {});
+    if (!options.keepDb && !persistent) await dropDatabase(adminUrl, database).catch(() => {});
     await cleanRedis(redisUrl, redisPrefix).catch(() => {});
   }
 

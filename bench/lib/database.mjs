@@ -35,6 +35,12 @@ export async function dropDatabase(adminUrl, database) {
 
 /** Drops `database` if it exists, then creates and migrates it afresh. */
 export async function createDatabase(adminUrl, database) {
+  await dropDatabase(adminUrl, database);
+  return migrateDatabase(adminUrl, database);
+}
+
+/** Creates `database` if it does not exist and applies the migrations it lacks. */
+export async function migrateDatabase(adminUrl, database) {
   let db;
   try {
     db = await import('../../dist/apps/cli/libs/db/src/index.js');
@@ -44,7 +50,6 @@ export async function createDatabase(adminUrl, database) {
     });
   }
   const urls = databaseUrls(adminUrl, database);
-  await dropDatabase(adminUrl, database);
   await db.setupDatabase({
     adminUrl,
     ownerUrl: urls.owner,

@@ -41,7 +41,8 @@ function tail(text, lines = 20) {
 
 /**
  * Starts `node <args>` with `env` (nothing inherited but PATH and HOME), stdout to
- * `stdoutFile` (or /dev/null), and waits until `readyUrl` answers 200.
+ * `stdoutFile` (or /dev/null), and waits until `readyUrl` answers 200 (or, for a process
+ * without HTTP such as the worker, until a line of `stdoutFile` matches `readyLine`).
  */
 export async function startServer({
   name,
@@ -49,6 +50,7 @@ export async function startServer({
   env,
   stdoutFile,
   readyUrl,
+  readyLine,
   readyHeaders = {},
   timeoutMs = 60_000,
 }) {
@@ -90,17 +92,22 @@ export async function startServer({
         `${name} exited during startup (${JSON.stringify(server.exited)})\n${describe()}`,
       );
     }
-    try {
-      const { status, body } = await httpGet(readyUrl, readyHeaders, 1_000);
-      if (status === 200) return server;
-      last = `${status} ${JSON.stringify(body)}`;
-    } catch (e) {
-      last = String(e); // not listening yet
+    if (readyLine) {
+      if (readyLine.test(readFileSync(stdoutFile, 'utf8'))) return server;
+      last = `no line matching ${readyLine}`;
+    } else {
+      try {
+        const { status, body } = await httpGet(readyUrl, readyHeaders, 1_000);
+        if (status === 200) return server;
+        last = `${status} ${JSON.stringify(body)}`;
+      } catch (e) {
+        last = String(e); // not listening yet
+      }
     }
     if (Date.now() > deadline) {
       await stopServer(server);
       throw new Error(
-        `${name} did not answer 200 at ${readyUrl} within ${timeoutMs} ms (last: ${last ?? 'no answer'})\n${describe()}`,
+        `${name} was not ready (${readyUrl ?? readyLine}) within ${timeoutMs} ms (last: ${last ?? 'no answer'})\n${describe()}`,
       );
     }
     await sleep(100);

@@ -9,6 +9,7 @@ import type { DestinationStream, Logger as Pino } from 'pino';
 import { type AppConfig, NestPinoLogger, PINO_LOGGER } from '@ibhq/core';
 import { AppModule } from './app.module.js';
 import { logRequests } from './http/request-log.js';
+import { IMPORT_UPLOAD_PATH } from './leads/imports.controller.js';
 import { securityHeaders } from './http/security-headers.js';
 import { Metrics } from './metrics/metrics.js';
 
@@ -51,6 +52,22 @@ export async function createApiApp(
   logRequests(fastify, logger);
   // JSON only: any other body type answers 415 instead of reaching validation.
   fastify.removeContentTypeParser(['text/plain']);
+  // Except the CSV import's upload: its handler reads the raw text/csv body as a stream
+  // as it arrives (never whole in memory, limited by IMPORT_MAX_BYTES, not
+  // BODY_LIMIT_BYTES). On any other route text/csv is as unsupported as the rest.
+  fastify.addContentTypeParser('text/csv', (request, payload, done) => {
+    if (request.method === 'POST' && request.routeOptions.url === IMPORT_UPLOAD_PATH) {
+      done(null, payload);
+    } else {
+      done(
+        Object.assign(new Error('Unsupported Media Type: text/csv'), {
+          code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+          statusCode: 415,
+        }),
+        undefined,
+      );
+    }
+  });
   const headers = securityHeaders();
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.headers(headers).header('x-request-id', request.id);

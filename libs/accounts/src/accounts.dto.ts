@@ -97,6 +97,8 @@ export const tenantSettingsBody = z
     require2faForOwners: z.boolean().optional(),
     /** null: back to the deployment's default. */
     apiRateLimitPerMinute: z.number().int().min(1).max(1_000_000).nullable().optional(),
+    /** Agents see and change only the leads they own. */
+    agentsSeeOwnLeadsOnly: z.boolean().optional(),
   })
   .refine((b) => Object.keys(b).length > 0, { message: 'nothing to change' });
 export type TenantSettingsBody = z.infer<typeof tenantSettingsBody>;

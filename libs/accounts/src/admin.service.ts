@@ -21,6 +21,8 @@ export interface TenantSettingsView {
   readonly require2faForOwners: boolean;
   readonly apiRateLimitPerMinute: number;
   readonly apiRateLimitIsDefault: boolean;
+  /** Agents see and change only the leads they own (row-level security). */
+  readonly agentsSeeOwnLeadsOnly: boolean;
 }
 
 /** How long a staff break-glass session lasts. */
@@ -104,6 +106,9 @@ export class TenantAdminService {
             ...(body.apiRateLimitPerMinute !== undefined
               ? { apiRateLimitPerMinute: body.apiRateLimitPerMinute }
               : {}),
+            ...(body.agentsSeeOwnLeadsOnly !== undefined
+              ? { agentsSeeOwnLeadsOnly: body.agentsSeeOwnLeadsOnly }
+              : {}),
           },
         });
         await this.audit.record({
@@ -173,11 +178,13 @@ export class TenantAdminService {
   private settingsView(t: {
     require2faForOwners: boolean;
     apiRateLimitPerMinute: number | null;
+    agentsSeeOwnLeadsOnly: boolean;
   }): TenantSettingsView {
     return {
       require2faForOwners: t.require2faForOwners,
       apiRateLimitPerMinute: t.apiRateLimitPerMinute ?? this.config.auth.apiKeyRateLimitPerMinute,
       apiRateLimitIsDefault: t.apiRateLimitPerMinute === null,
+      agentsSeeOwnLeadsOnly: t.agentsSeeOwnLeadsOnly,
     };
   }
 }

@@ -11,6 +11,7 @@ import {
   type Page,
 } from '@ibhq/core';
 import { Prisma, TenantDb } from '@ibhq/db';
+import { releaseMember } from '@ibhq/leads';
 import type { ListQuery } from './accounts.dto.js';
 
 export interface MemberView {
@@ -102,12 +103,19 @@ export class MembersService {
       const { member, owners } = await this.lockOwnersAndFind(id);
       assertMayChange(member, null, acting, owners);
       await tx.membership.delete({ where: { tenantId_id: { tenantId, id } } });
+      // Their leads become unassigned and they leave every round-robin rule.
+      const { unassignedLeads } = await releaseMember(this.db, member.userId);
       const keys = await this.apiKeys.revokeCreatedBy(member.userId);
       await this.audit.record({
         action: 'member.removed',
         targetType: 'member',
         targetId: id,
-        metadata: { userId: member.userId, role: member.role, revokedIntegrations: keys },
+        metadata: {
+          userId: member.userId,
+          role: member.role,
+          revokedIntegrations: keys,
+          unassignedLeads,
+        },
       });
       return member;
     });

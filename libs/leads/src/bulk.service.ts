@@ -1,11 +1,778 @@
-import { Injectable } from '@nestjs/common';
-import type { BulkJobPayload } from './leads.jobs.js';
+import { createHash } from 'node:crypto';
+import { Injectable, Logger } from '@nestjs/common';
+import { AuditService } from '@ibhq/audit';
+import {
+  currentTenant,
+  DomainError,
+  ErrorCode,
+  isUuid,
+  NotFoundError,
+  runWithTenant,
+  ValidationError,
+  type FieldProblem,
+} from '@ibhq/core';
+import { isDatabaseUnavailable, Prisma, TenantDb } from '@ibhq/db';
+import { JobQueue, JobTracker, type JobErrorInput, type JobView } from '@ibhq/jobs';
+import {
+  BULK_MAX_LEADS,
+  bulkBody,
+  bulkJobParams,
+  idempotencyKeyHeader,
+  jobErrorsQuery,
+  type BulkAccepted,
+  type BulkBody,
+  type BulkJobParams,
+  type StoredUpdate,
+} from './bulk.dto.js';
+import { applyCustomFieldValues } from './custom-fields.js';
+import { CustomFieldsService } from './custom-fields.service.js';
+import { LEAD_SEARCH_SETTINGS_SQL, leadFilterSql, type LeadFilter } from './lead-filter.js';
+import { bulkJob, type BulkJobPayload } from './leads.jobs.js';
+import { PipelineService, type StageMove } from './pipeline.service.js';
+import { normaliseTagNames, TagsService } from './tags.service.js';
+import { TimelineService, type NewActivity } from './timeline.service.js';
 
-/** OWNER: bulk work. */
+/** BackgroundJob.kind of bulk work (one kind: an Idempotency-Key names one job). */
+export const BULK_JOB_KIND = 'leads.bulk';
+/** Leads per chunk: one transaction, set-based statements. */
+const CHUNK = 2_000;
+/** Longest a chunk's transaction may stay open. */
+const CHUNK_TIMEOUT_MS = 120_000;
+/** The audit event keeps the filter when it is this small (the event holds at most 8 KiB). */
+const AUDIT_FILTER_MAX_BYTES = 4_096;
+
+type Target = BulkJobParams['target'];
+type StoredAction = BulkJobParams['action'];
+
+interface ChunkOutcome {
+  /** Leads of the target that were processed (changed or already as asked). */
+  readonly done: number;
+  /** Leads that were changed (updated or deleted). */
+  readonly changed: number;
+  readonly errors: JobErrorInput[];
+}
+
+interface UpdatedRow {
+  id: string;
+  fromStageId: string;
+  toStageId: string;
+  fromOwnerId: string | null;
+  toOwnerId: string | null;
+  fromFields: Record<string, unknown>;
+  toFields: Record<string, unknown>;
+}
+
+interface TagChange {
+  leadId: string;
+  added: string[];
+  removed: string[];
+}
+
+/**
+ * Bulk update and bulk delete of leads, by ids or by the list's filter, as a
+ * background job: the API validates and counts (`submit`), the worker does the work
+ * in chunks (`run`), resumable and idempotent.
+ *
+ * The schemas the API validates with are reachable here too (`BulkService.body`,
+ * ...) for the controller, besides their export from bulk.dto.ts.
+ */
 @Injectable()
 export class BulkService {
-  /** Worker side: runs (or resumes) the job. Idempotent. */
-  run(_payload: BulkJobPayload): Promise<Record<string, unknown>> {
-    throw new Error('not implemented');
+  static readonly body = bulkBody;
+  static readonly idempotencyKey = idempotencyKeyHeader;
+  static readonly errorsQuery = jobErrorsQuery;
+
+  private readonly logger = new Logger(BulkService.name);
+
+  constructor(
+    private readonly db: TenantDb,
+    private readonly tracker: JobTracker,
+    private readonly queue: JobQueue,
+    private readonly pipeline: PipelineService,
+    private readonly tags: TagsService,
+    private readonly timeline: TimelineService,
+    private readonly customFields: CustomFieldsService,
+    private readonly audit: AuditService,
+  ) {}
+
+  // -------------------------------------------------------------------------
+  // API side
+  // -------------------------------------------------------------------------
+
+  /**
+   * Validates the action (400 naming the field), counts the target (more than
+   * 100,000 leads: 400 saying how many matched), records the job and queues it.
+   * With an idempotency key already used for the same request: that job, nothing
+   * started twice (`created: false`); used for another request: 409.
+   */
+  async submit(
+    body: BulkBody,
+    options: { idempotencyKey?: string } = {},
+  ): Promise<{ accepted: BulkAccepted; created: boolean }> {
+    const ctx = currentTenant('BulkService.submit');
+    const requestHash = hashOf(body);
+    const key = options.idempotencyKey;
+    if (key !== undefined) {
+      const existing = await this.tracker.find(BULK_JOB_KIND, key);
+      if (existing) return this.replay(existing.job, existing.params, requestHash);
+    }
+
+    const action = await this.validateAction(body.action);
+    const target: Target = body.target.ids
+      ? { ids: [...new Set(body.target.ids.map((id) => id.toLowerCase()))].sort() }
+      : { filter: body.target.filter ?? {} };
+    const total = await this.count(target);
+    if (total > BULK_MAX_LEADS) {
+      throw new ValidationError([
+        {
+          field: 'body.target.filter',
+          message: `matches ${String(total)} leads; at most ${String(BULK_MAX_LEADS)} can be changed in one call: narrow the filter`,
+        },
+      ]);
+    }
+    const params: BulkJobParams = {
+      target,
+      action,
+      actor: { type: ctx.actor.type, id: ctx.actor.id },
+      client: {
+        ...(ctx.client?.ip === undefined ? {} : { ip: ctx.client.ip }),
+        ...(ctx.client?.userAgent === undefined ? {} : { userAgent: ctx.client.userAgent }),
+      },
+      ...(ctx.leadOwnerScope === undefined ? {} : { leadOwnerScope: ctx.leadOwnerScope }),
+      requestHash,
+    };
+    const { job, created } = await this.tracker.create(BULK_JOB_KIND, params, {
+      ...(key === undefined ? {} : { idempotencyKey: key }),
+      total,
+    });
+    if (!created) {
+      // A concurrent request with the same key won the race.
+      const existing = key === undefined ? null : await this.tracker.find(BULK_JOB_KIND, key);
+      return this.replay(job, existing?.params ?? {}, requestHash);
+    }
+    // Without a key nobody can retry this job: if Redis refuses it, it is marked failed.
+    await this.enqueue(job.id, key === undefined);
+    return { accepted: { jobId: job.id, total, status: job.status }, created: true };
   }
+
+  /** The answer to a retried request: the same job, queued again if it never started. */
+  private async replay(
+    job: JobView,
+    params: Record<string, unknown>,
+    requestHash: string,
+  ): Promise<{ accepted: BulkAccepted; created: boolean }> {
+    if (params.requestHash !== requestHash) {
+      throw new DomainError(
+        ErrorCode.Conflict,
+        'this Idempotency-Key was already used for a different bulk request',
+        { jobId: job.id },
+      );
+    }
+    // Queued but perhaps never handed to Redis (the first try failed there): queue it
+    // again. The queue's job id is the job's id, so a job still waiting is not doubled.
+    if (job.status === 'queued') await this.enqueue(job.id, false);
+    return {
+      accepted: { jobId: job.id, total: job.total, status: job.status },
+      created: false,
+    };
+  }
+
+  private async enqueue(jobId: string, failIfNotQueued: boolean): Promise<void> {
+    const { tenantId } = currentTenant();
+    try {
+      await this.queue.enqueue(bulkJob, { tenantId, jobId }, { jobId });
+    } catch (e) {
+      if (failIfNotQueued) {
+        await this.tracker.fail(jobId, 'the job could not be queued: try again').catch(() => {
+          // Left queued: nothing runs it, and nothing was changed.
+        });
+      }
+      throw e;
+    }
+  }
+
+  /** The action with every value checked now, so that the job cannot fail on it later. */
+  private async validateAction(action: BulkBody['action']): Promise<StoredAction> {
+    if (action.type === 'delete') return { type: 'delete' };
+    const { set } = action;
+    const { tenantId } = currentTenant();
+    const problems: FieldProblem[] = [];
+    const out: {
+      -readonly [K in keyof StoredUpdate]: StoredUpdate[K];
+    } = { type: 'update' };
+
+    if (set.stageId !== undefined) {
+      try {
+        const stage = await this.pipeline.usable(set.stageId, 'body.action.set.stageId');
+        out.stageId = stage.id;
+      } catch (e) {
+        if (e instanceof NotFoundError) {
+          problems.push({
+            field: 'body.action.set.stageId',
+            message: 'is not a stage of this tenant',
+          });
+        } else if (e instanceof ValidationError) {
+          problems.push(...e.fields);
+        } else {
+          throw e;
+        }
+      }
+    }
+    if (set.ownerId !== undefined) {
+      if (set.ownerId === null) {
+        out.ownerId = null;
+      } else {
+        const ownerId = set.ownerId.toLowerCase();
+        const [member] = await this.db.query<{ userId: string }>(Prisma.sql`
+          SELECT "userId"::text AS "userId" FROM "Membership"
+           WHERE "tenantId" = ${tenantId}::uuid AND "userId" = ${ownerId}::uuid`);
+        if (member) out.ownerId = ownerId;
+        else
+          problems.push({
+            field: 'body.action.set.ownerId',
+            message: 'is not a member of this tenant',
+          });
+      }
+    }
+    const collect = <T>(fn: () => T): T | undefined => {
+      try {
+        return fn();
+      } catch (e) {
+        if (!(e instanceof ValidationError)) throw e;
+        problems.push(...e.fields);
+        return undefined;
+      }
+    };
+    if (set.addTags !== undefined) {
+      const add = set.addTags;
+      out.addTags = collect(() => normaliseTagNames(add, 'body.action.set.addTags'));
+    }
+    if (set.removeTags !== undefined) {
+      const remove = set.removeTags;
+      out.removeTags = collect(() => normaliseTagNames(remove, 'body.action.set.removeTags'));
+    }
+    if (out.addTags && out.removeTags) {
+      const added = new Set(out.addTags.map((t) => t.toLowerCase()));
+      const both = out.removeTags.filter((t) => added.has(t.toLowerCase()));
+      if (both.length > 0) {
+        problems.push({
+          field: 'body.action.set.removeTags',
+          message: `cannot also be in addTags: ${both.map((t) => `"${t}"`).join(', ')}`,
+        });
+      }
+    }
+    if (set.customFields !== undefined) {
+      const changes = set.customFields;
+      const definitions = await this.customFields.definitions();
+      const values = collect(() =>
+        applyCustomFieldValues(definitions, {}, changes, {
+          field: 'body.action.set.customFields',
+          complete: false,
+        }),
+      );
+      if (values) {
+        const removed = Object.keys(changes).filter((k) => !(k in values));
+        const required = new Set(definitions.filter((d) => d.required).map((d) => d.key));
+        for (const k of removed) {
+          if (required.has(k)) {
+            problems.push({
+              field: `body.action.set.customFields.${k}`,
+              message: 'is required: it cannot be removed',
+            });
+          }
+        }
+        if (Object.keys(values).length > 0) out.setFields = values;
+        if (removed.length > 0) out.removeFields = removed;
+      }
+    }
+    if (problems.length > 0) throw new ValidationError(problems);
+    return out;
+  }
+
+  /** How many leads the target names (ids: each distinct id; filter: the matches now). */
+  private async count(target: Target): Promise<number> {
+    if ('ids' in target) return target.ids.length;
+    const { filter } = target;
+    return this.db.transaction(async () => {
+      if (filter.q !== undefined) await this.db.query(LEAD_SEARCH_SETTINGS_SQL);
+      const [row] = await this.db.query<{ count: number }>(Prisma.sql`
+        SELECT count(*)::int AS "count" FROM "Lead" l WHERE ${leadFilterSql(filter)}`);
+      return row?.count ?? 0;
+    });
+  }
+
+  // -------------------------------------------------------------------------
+  // Worker side
+  // -------------------------------------------------------------------------
+
+  /**
+   * Runs (or resumes) the job. Idempotent: every chunk commits with its progress and
+   * checkpoint, so a retry continues after the last committed chunk; a finished job
+   * answers its result and changes nothing; and each change is written only where
+   * it changes something, so even work done twice changes nothing twice.
+   */
+  async run(payload: BulkJobPayload): Promise<Record<string, unknown>> {
+    const started = await this.tracker.start(payload.jobId);
+    if (started.status === 'completed' || started.status === 'failed') {
+      return (await this.tracker.get(payload.jobId)).result ?? {};
+    }
+    const parsed = bulkJobParams.safeParse(started.params);
+    if (!parsed.success) {
+      await this.tracker.fail(payload.jobId, 'the job parameters are not readable');
+      throw new Error(`bulk job ${payload.jobId}: unreadable params`);
+    }
+    const params = parsed.data;
+    const ctx = currentTenant('BulkService.run');
+    // The caller's identity and row-level security scope: an agent who sees only
+    // their own leads stays confined in the worker too.
+    return runWithTenant(
+      {
+        tenantId: ctx.tenantId,
+        actor: params.actor,
+        client: params.client,
+        ...(ctx.requestId === undefined ? {} : { requestId: ctx.requestId }),
+        ...(params.leadOwnerScope === undefined ? {} : { leadOwnerScope: params.leadOwnerScope }),
+      },
+      () => this.execute(payload.jobId, params, started.checkpoint),
+    );
+  }
+
+  /**
+   * The job will not be tried again (its last try failed): marked failed for the
+   * caller; the chunks committed so far stay done. Never throws.
+   */
+  async stopped(jobId: string): Promise<void> {
+    try {
+      await this.tracker.fail(
+        jobId,
+        'the bulk job stopped after repeated failures; the leads done so far stay done',
+      );
+    } catch (e) {
+      this.logger.error({ err: e, jobId }, 'could not mark the bulk job failed');
+    }
+  }
+
+  private async execute(
+    jobId: string,
+    params: BulkJobParams,
+    checkpoint: string | null,
+  ): Promise<Record<string, unknown>> {
+    let { after, changed } = parseCheckpoint(checkpoint);
+    const { target, action } = params;
+    for (;;) {
+      let candidates: string[] | null = null;
+      if ('ids' in target) {
+        candidates = nextIds(target.ids, after, CHUNK);
+        if (candidates.length === 0) break;
+      }
+      const step = await this.chunkOrOneByOne(jobId, target, action, after, changed, candidates);
+      if (!step) break;
+      after = step.last;
+      changed = step.changed;
+      if (!step.more) break;
+    }
+    return this.finish(jobId, params, changed);
+  }
+
+  /**
+   * One chunk in one transaction; if it fails for a reason other than the database
+   * being unavailable, its leads one by one, so that one lead's failure is reported
+   * as that lead's and never stops the others.
+   */
+  private async chunkOrOneByOne(
+    jobId: string,
+    target: Target,
+    action: StoredAction,
+    after: string | null,
+    changedBefore: number,
+    candidates: string[] | null,
+  ): Promise<{ last: string; changed: number; more: boolean } | null> {
+    try {
+      return await this.db.transaction(
+        async () => {
+          let ids = candidates;
+          let more: boolean;
+          if (ids === null) {
+            ids = await this.nextMatches(target, after, true);
+            if (ids.length === 0) return null;
+            more = ids.length === CHUNK;
+          } else {
+            more = ids.length === CHUNK;
+          }
+          const outcome = await this.processIds(ids, action);
+          const last = ids.at(-1) ?? after ?? '';
+          const changed = changedBefore + outcome.changed;
+          await this.tracker.progress(
+            jobId,
+            {
+              done: outcome.done,
+              failed: outcome.errors.length,
+              checkpoint: formatCheckpoint(last, changed),
+            },
+            outcome.errors,
+          );
+          return { last, changed, more };
+        },
+        { timeoutMs: CHUNK_TIMEOUT_MS },
+      );
+    } catch (e) {
+      if (isTransient(e)) throw e;
+      this.logger.warn({ err: e, jobId }, 'bulk chunk failed: retrying its leads one by one');
+    }
+    const ids = candidates ?? (await this.nextMatches(target, after, false));
+    if (ids.length === 0) return null;
+    let changed = changedBefore;
+    for (const id of ids) {
+      changed = await this.one(jobId, id, action, changed);
+    }
+    const last = ids.at(-1) ?? after ?? '';
+    return { last, changed, more: ids.length === CHUNK };
+  }
+
+  /** One lead in a transaction of its own (after its chunk failed). */
+  private async one(
+    jobId: string,
+    id: string,
+    action: StoredAction,
+    changedBefore: number,
+  ): Promise<number> {
+    try {
+      return await this.db.transaction(async () => {
+        const outcome = await this.processIds([id], action);
+        const changed = changedBefore + outcome.changed;
+        await this.tracker.progress(
+          jobId,
+          {
+            done: outcome.done,
+            failed: outcome.errors.length,
+            checkpoint: formatCheckpoint(id, changed),
+          },
+          outcome.errors,
+        );
+        return changed;
+      });
+    } catch (e) {
+      if (isTransient(e)) throw e;
+      this.logger.warn({ err: e, jobId, leadId: id }, 'bulk work failed on a lead');
+      await this.tracker.progress(
+        jobId,
+        { failed: 1, checkpoint: formatCheckpoint(id, changedBefore) },
+        [{ leadId: id, reason: reasonOf(e) }],
+      );
+      return changedBefore;
+    }
+  }
+
+  /** The next leads of a filter target after `after`, in id order (locked when asked). */
+  private async nextMatches(
+    target: Target,
+    after: string | null,
+    lock: boolean,
+  ): Promise<string[]> {
+    if (!('filter' in target)) return [];
+    const filter: LeadFilter = target.filter;
+    const { tenantId } = currentTenant();
+    return this.db.transaction(async () => {
+      if (filter.q !== undefined) await this.db.query(LEAD_SEARCH_SETTINGS_SQL);
+      const rows = await this.db.query<{ id: string }>(Prisma.sql`
+        SELECT l."id"::text AS "id" FROM "Lead" l
+         WHERE l."tenantId" = ${tenantId}::uuid AND ${leadFilterSql(filter)}
+           ${after === null ? Prisma.empty : Prisma.sql`AND l."id" > ${after}::uuid`}
+         ORDER BY l."id" LIMIT ${CHUNK}
+         ${lock ? Prisma.sql`FOR UPDATE OF l` : Prisma.empty}`);
+      return rows.map((r) => r.id);
+    });
+  }
+
+  /**
+   * Applies the action to `ids` (in the open transaction): locks the visible ones,
+   * reports the others (missing, another tenant's, not the agent's, merged) as
+   * failed, and changes the rest set-based.
+   */
+  private async processIds(ids: readonly string[], action: StoredAction): Promise<ChunkOutcome> {
+    const { tenantId } = currentTenant();
+    const found = await this.db.query<{ id: string; mergedIntoId: string | null }>(Prisma.sql`
+      SELECT "id"::text AS "id", "mergedIntoId"::text AS "mergedIntoId" FROM "Lead"
+       WHERE "tenantId" = ${tenantId}::uuid AND "id" = ANY(${[...ids]}::uuid[])
+       ORDER BY "id"
+       FOR UPDATE`);
+    const byId = new Map(found.map((r) => [r.id, r]));
+    const errors: JobErrorInput[] = [];
+    const live: string[] = [];
+    for (const id of ids) {
+      const row = byId.get(id);
+      if (!row) errors.push({ leadId: id, reason: 'lead not found' });
+      else if (row.mergedIntoId !== null) {
+        errors.push({ leadId: id, reason: `lead was merged into lead ${row.mergedIntoId}` });
+      } else live.push(id);
+    }
+    if (live.length === 0) return { done: 0, changed: 0, errors };
+    const changed =
+      action.type === 'delete'
+        ? await this.deleteLeads(live)
+        : await this.updateLeads(live, action);
+    return { done: live.length, changed, errors };
+  }
+
+  private async deleteLeads(ids: readonly string[]): Promise<number> {
+    const { tenantId } = currentTenant();
+    const rows = await this.db.query<{ count: number }>(Prisma.sql`
+      WITH deleted AS (
+        DELETE FROM "Lead"
+         WHERE "tenantId" = ${tenantId}::uuid AND "id" = ANY(${[...ids]}::uuid[])
+        RETURNING 1)
+      SELECT count(*)::int AS "count" FROM deleted`);
+    // The tombstones of leads merged into them redirect nowhere now: they go too.
+    await this.db.query(Prisma.sql`
+      DELETE FROM "Lead"
+       WHERE "tenantId" = ${tenantId}::uuid AND "mergedIntoId" = ANY(${[...ids]}::uuid[])`);
+    return rows[0]?.count ?? 0;
+  }
+
+  /**
+   * Set-based update of locked, visible leads: one UPDATE for stage, owner and custom
+   * fields (and the version of every lead that changes, tags included), the tags
+   * through TagsService, then the timeline: stage moves (PipelineService), owner
+   * changes and field changes. A lead already as asked is not touched.
+   */
+  private async updateLeads(ids: readonly string[], action: StoredUpdate): Promise<number> {
+    const { tenantId } = currentTenant();
+    const tagChanges = await this.tagChanges(ids, action);
+    const tagChanged = tagChanges.map((c) => c.leadId);
+
+    const sets: Prisma.Sql[] = [];
+    const differs: Prisma.Sql[] = [];
+    if (action.stageId !== undefined) {
+      sets.push(Prisma.sql`"stageId" = ${action.stageId}::uuid`);
+      sets.push(Prisma.sql`"stageChangedAt" = CASE WHEN l."stageId" <> ${action.stageId}::uuid
+                                              THEN now() ELSE l."stageChangedAt" END`);
+      differs.push(Prisma.sql`l."stageId" <> ${action.stageId}::uuid`);
+    }
+    if (action.ownerId !== undefined) {
+      sets.push(Prisma.sql`"ownerId" = ${action.ownerId}::uuid`);
+      differs.push(Prisma.sql`l."ownerId" IS DISTINCT FROM ${action.ownerId}::uuid`);
+    }
+    if (action.setFields !== undefined || action.removeFields !== undefined) {
+      const fields = Prisma.sql`((l."customFields" || ${JSON.stringify(action.setFields ?? {})}::jsonb)
+                                 - ${action.removeFields ?? []}::text[])`;
+      sets.push(Prisma.sql`"customFields" = ${fields}`);
+      differs.push(Prisma.sql`l."customFields" IS DISTINCT FROM ${fields}`);
+    }
+    if (tagChanged.length > 0) differs.push(Prisma.sql`l."id" = ANY(${tagChanged}::uuid[])`);
+
+    let updated: UpdatedRow[] = [];
+    if (differs.length > 0) {
+      sets.push(Prisma.sql`"version" = l."version" + 1`, Prisma.sql`"updatedAt" = now()`);
+      // `o` is the row before the update (the rows are locked: it is the current one).
+      updated = await this.db.query<UpdatedRow>(Prisma.sql`
+        UPDATE "Lead" l SET ${Prisma.join(sets, ', ')}
+          FROM "Lead" o
+         WHERE l."tenantId" = ${tenantId}::uuid AND l."id" = ANY(${[...ids]}::uuid[])
+           AND o."tenantId" = l."tenantId" AND o."id" = l."id"
+           AND (${Prisma.join(differs, ' OR ')})
+        RETURNING l."id"::text AS "id",
+                  o."stageId"::text AS "fromStageId", l."stageId"::text AS "toStageId",
+                  o."ownerId"::text AS "fromOwnerId", l."ownerId"::text AS "toOwnerId",
+                  o."customFields" AS "fromFields", l."customFields" AS "toFields"`);
+    }
+
+    if (action.addTags && action.addTags.length > 0) {
+      const toAdd = tagChanges.filter((c) => c.added.length > 0).map((c) => c.leadId);
+      await this.tags.addToLeads(toAdd, action.addTags, 'body.action.set.addTags');
+    }
+    if (action.removeTags && action.removeTags.length > 0) {
+      const toRemove = tagChanges.filter((c) => c.removed.length > 0).map((c) => c.leadId);
+      await this.tags.removeFromLeads(toRemove, action.removeTags, 'body.action.set.removeTags');
+    }
+
+    const moves: StageMove[] = updated
+      .filter((r) => r.fromStageId !== r.toStageId)
+      .map((r) => ({ leadId: r.id, fromStageId: r.fromStageId, toStageId: r.toStageId }));
+    await this.pipeline.recordMoves(moves);
+
+    const tagsOf = new Map(tagChanges.map((c) => [c.leadId, c]));
+    const activities: NewActivity[] = [];
+    for (const row of updated) {
+      if (action.ownerId !== undefined && row.fromOwnerId !== row.toOwnerId) {
+        activities.push({
+          leadId: row.id,
+          kind: 'owner_changed',
+          data: { from: row.fromOwnerId, to: row.toOwnerId },
+        });
+      }
+      const changes: Record<string, unknown> = {};
+      for (const key of [...Object.keys(action.setFields ?? {}), ...(action.removeFields ?? [])]) {
+        const from = row.fromFields[key] ?? null;
+        const to = row.toFields[key] ?? null;
+        if (JSON.stringify(from) !== JSON.stringify(to))
+          changes[`customFields.${key}`] = { from, to };
+      }
+      const tags = tagsOf.get(row.id);
+      if (tags) changes.tags = { added: tags.added, removed: tags.removed };
+      if (Object.keys(changes).length > 0) {
+        activities.push({ leadId: row.id, kind: 'fields_changed', data: { changes } });
+      }
+    }
+    await this.timeline.record(activities);
+    return updated.length;
+  }
+
+  /** Per lead, the tags the action would really add and remove (case-insensitive names). */
+  private async tagChanges(ids: readonly string[], action: StoredUpdate): Promise<TagChange[]> {
+    const add = action.addTags ?? [];
+    const remove = action.removeTags ?? [];
+    if (add.length === 0 && remove.length === 0) return [];
+    const { tenantId } = currentTenant();
+    // The names as stored when the tag exists ("VIP" for "vip").
+    const known = await this.db.query<{ name: string }>(Prisma.sql`
+      SELECT "name"::text AS "name" FROM "Tag"
+       WHERE "tenantId" = ${tenantId}::uuid AND "name" = ANY(${add}::citext[])`);
+    const spelled = new Map(known.map((k) => [k.name.toLowerCase(), k.name]));
+    const addNames = add.map((n) => spelled.get(n.toLowerCase()) ?? n);
+    const rows = await this.db.query<TagChange>(Prisma.sql`
+      SELECT x."id"::text AS "leadId",
+             ARRAY(SELECT n::text FROM unnest(${addNames}::citext[]) WITH ORDINALITY AS a(n, i)
+                    WHERE NOT EXISTS (
+                      SELECT 1 FROM "LeadTag" lt
+                        JOIN "Tag" t ON t."tenantId" = lt."tenantId" AND t."id" = lt."tagId"
+                       WHERE lt."tenantId" = ${tenantId}::uuid AND lt."leadId" = x."id"
+                         AND t."name" = a.n)
+                    ORDER BY a.i) AS "added",
+             ARRAY(SELECT t."name"::text FROM "LeadTag" lt
+                     JOIN "Tag" t ON t."tenantId" = lt."tenantId" AND t."id" = lt."tagId"
+                    WHERE lt."tenantId" = ${tenantId}::uuid AND lt."leadId" = x."id"
+                      AND t."name" = ANY(${remove}::citext[])
+                    ORDER BY t."name") AS "removed"
+        FROM unnest(${[...ids]}::uuid[]) AS x("id")`);
+    return rows.filter((r) => r.added.length > 0 || r.removed.length > 0);
+  }
+
+  /** Completes the job with its result and the one audit event, together. */
+  private async finish(
+    jobId: string,
+    params: BulkJobParams,
+    changed: number,
+  ): Promise<Record<string, unknown>> {
+    return this.db.transaction(async () => {
+      const job = await this.tracker.get(jobId);
+      const failed = job.failed;
+      const isDelete = params.action.type === 'delete';
+      const result: Record<string, unknown> = isDelete
+        ? { deleted: changed, failed }
+        : { updated: changed, unchanged: Math.max(0, job.done - changed), failed };
+      // A filter's matches may have grown or shrunk since they were counted.
+      if (job.done + failed !== job.total) {
+        await this.tracker.progress(jobId, { total: job.done + failed });
+      }
+      await this.audit.record({
+        action: isDelete ? 'lead.bulk_deleted' : 'lead.bulk_updated',
+        targetType: 'job',
+        targetId: jobId,
+        metadata: {
+          jobId,
+          count: changed,
+          failed,
+          ...('ids' in params.target
+            ? { ids: params.target.ids.length }
+            : { filter: auditFilter(params.target.filter) }),
+          action: auditAction(params.action),
+        },
+      });
+      await this.tracker.complete(jobId, result);
+      return result;
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+/** The distinct, sorted ids after `after`, at most `n`. */
+function nextIds(sorted: readonly string[], after: string | null, n: number): string[] {
+  let lo = 0;
+  if (after !== null) {
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((sorted[mid] ?? '') <= after) lo = mid + 1;
+      else hi = mid;
+    }
+  }
+  return sorted.slice(lo, lo + n);
+}
+
+/** The checkpoint: the last lead id handled and the number of leads changed so far. */
+function formatCheckpoint(last: string, changed: number): string {
+  return `${last}|${String(changed)}`;
+}
+
+function parseCheckpoint(checkpoint: string | null): { after: string | null; changed: number } {
+  if (checkpoint === null) return { after: null, changed: 0 };
+  const [after = '', changed = '0'] = checkpoint.split('|');
+  return {
+    after: isUuid(after) ? after.toLowerCase() : null,
+    changed: /^[0-9]{1,9}$/.test(changed) ? Number(changed) : 0,
+  };
+}
+
+/** Errors worth a retry of the whole job (BullMQ backs off), not a lead's failure. */
+function isTransient(e: unknown): boolean {
+  if (e instanceof DomainError) return e.code === ErrorCode.DependencyUnavailable;
+  if (isDatabaseUnavailable(e)) return true;
+  const code = (e as { code?: unknown; meta?: { code?: unknown } } | null)?.code;
+  const meta = (e as { meta?: { code?: unknown } } | null)?.meta?.code;
+  const transient = new Set(['40001', '40P01', '55P03', '57014', 'P2028', 'P2034']);
+  return (
+    (typeof code === 'string' && transient.has(code)) ||
+    (typeof meta === 'string' && transient.has(meta)) ||
+    (e instanceof Error && /Transaction (already closed|API error)/i.test(e.message))
+  );
+}
+
+/** What a lead's failure says: a product error's message; nothing internal. */
+function reasonOf(e: unknown): string {
+  if (e instanceof DomainError) return e.message;
+  return 'the change could not be applied to this lead';
+}
+
+/** The audit's view of the filter: the filter itself, or only its keys when large. */
+function auditFilter(filter: LeadFilter): Record<string, unknown> {
+  const json = JSON.stringify(filter);
+  if (Buffer.byteLength(json, 'utf8') <= AUDIT_FILTER_MAX_BYTES) {
+    return JSON.parse(json) as Record<string, unknown>;
+  }
+  return { conditions: Object.keys(filter), truncated: true };
+}
+
+function auditAction(action: StoredAction): Record<string, unknown> {
+  if (action.type === 'delete') return { type: 'delete' };
+  return {
+    type: 'update',
+    ...(action.stageId === undefined ? {} : { stageId: action.stageId }),
+    ...(action.ownerId === undefined ? {} : { ownerId: action.ownerId }),
+    ...(action.addTags === undefined ? {} : { addTags: action.addTags }),
+    ...(action.removeTags === undefined ? {} : { removeTags: action.removeTags }),
+    ...(action.setFields === undefined && action.removeFields === undefined
+      ? {}
+      : {
+          fields: [...Object.keys(action.setFields ?? {}), ...(action.removeFields ?? [])],
+        }),
+  };
+}
+
+/** SHA-256 of the request in a canonical form (keys sorted). */
+function hashOf(body: BulkBody): string {
+  return createHash('sha256')
+    .update(stable(JSON.parse(JSON.stringify(body))))
+    .digest('hex');
+}
+
+function stable(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stable).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stable(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
 }

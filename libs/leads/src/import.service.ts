@@ -1,11 +1,778 @@
-import { Injectable } from '@nestjs/common';
-import type { ImportJobPayload } from './leads.jobs.js';
+import { Injectable, Logger } from '@nestjs/common';
+import { v7 as uuidv7 } from 'uuid';
+import { AuditService } from '@ibhq/audit';
+import {
+  type Actor,
+  AppConfig,
+  currentTenant,
+  DomainError,
+  ErrorCode,
+  NotFoundError,
+  runWithTenant,
+  ValidationError,
+} from '@ibhq/core';
+import { Prisma, TenantDb } from '@ibhq/db';
+import { JobQueue, JobTracker, type JobErrorInput } from '@ibhq/jobs';
+import { AssignmentService } from './assignment.service.js';
+import { CustomFieldsService } from './custom-fields.service.js';
+import { searchTextOf } from './identity.js';
+import {
+  importIdParam,
+  importUploadQuery,
+  startImportBody,
+  type ImportCounts,
+  type ImportStatus,
+  type ImportUploadView,
+  type ImportView,
+  type StartImportBody,
+} from './import.dto.js';
+import {
+  diffLead,
+  leadStateOf,
+  planChunk,
+  type ExistingLead,
+  type LeadState,
+  type PlannedCreate,
+  type PlannedUpdate,
+} from './import/chunk-plan.js';
+import {
+  hasUsableColumn,
+  IMPORT_LEAD_FIELDS,
+  resolveMapping,
+  suggestMapping,
+  type ColumnMapping,
+  type ImportField,
+} from './import/column-mapping.js';
+import { DEFAULT_CSV_LIMITS, openCsv, tooLarge } from './import/csv-reader.js';
+import { validateRow, type ImportContext, type ImportedLead } from './import/row-validation.js';
+import { importJob, type ImportJobPayload } from './leads.jobs.js';
+import type { LeadSource } from './lead-view.js';
+import { PipelineService, type StageMove } from './pipeline.service.js';
+import { TagsService } from './tags.service.js';
+import { TimelineService, type NewActivity } from './timeline.service.js';
 
-/** OWNER: import work. */
+/** The BackgroundJob kind of an import. */
+export const IMPORT_JOB_KIND = 'lead.import';
+
+/** Default IMPORT_MAX_BYTES: 200 MiB. */
+export const IMPORT_MAX_BYTES_DEFAULT = 200 * 1024 * 1024;
+
+/** Longest a chunk's transaction may take (5,000 rows take well under a second). */
+const CHUNK_TIMEOUT_MS = 300_000;
+
+/** Rows of a COPY batch sent to the server at once (about 64 KiB). */
+const COPY_BATCH_CHARS = 64 * 1024;
+
+const ACTOR_TYPES = new Set<Actor['type']>(['user', 'api_key', 'staff', 'system', 'anonymous']);
+
+/** Where a run stands: the last row done and the counts so far (BackgroundJob.checkpoint). */
+interface Checkpoint extends ImportCounts {
+  readonly lastRow: number;
+}
+
+function parseCheckpoint(text: string | null): Checkpoint {
+  const parts = (text ?? '').split(';').map(Number);
+  const [lastRow, created, updated, skipped, failed] = parts;
+  if (parts.length !== 5 || parts.some((n) => !Number.isSafeInteger(n) || n < 0)) {
+    return { lastRow: 0, created: 0, updated: 0, skipped: 0, failed: 0 };
+  }
+  return {
+    lastRow: lastRow ?? 0,
+    created: created ?? 0,
+    updated: updated ?? 0,
+    skipped: skipped ?? 0,
+    failed: failed ?? 0,
+  };
+}
+
+const checkpointText = (c: Checkpoint) =>
+  [c.lastRow, c.created, c.updated, c.skipped, c.failed].map(String).join(';');
+
+const countsOf = (c: ImportCounts): ImportCounts => ({
+  created: c.created,
+  updated: c.updated,
+  skipped: c.skipped,
+  failed: c.failed,
+});
+
+/** COPY text format: the JSON of the cells, backslashes doubled (JSON escapes the rest). */
+async function* copyLines(rows: AsyncIterable<string[]>): AsyncGenerator<string> {
+  let rowNumber = 0;
+  let batch = '';
+  for await (const cells of rows) {
+    rowNumber++;
+    batch += `${String(rowNumber)}\t${JSON.stringify(cells).replaceAll('\\', '\\\\')}\n`;
+    if (batch.length >= COPY_BATCH_CHARS) {
+      yield batch;
+      batch = '';
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+interface ImportRow {
+  id: string;
+  fileName: string | null;
+  status: ImportStatus;
+  rowCount: number;
+  byteSize: number;
+  checksum: string;
+  delimiter: string;
+  header: string[];
+  mapping: ColumnMapping | null;
+  onExisting: 'skip' | 'update' | null;
+  jobId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+const IMPORT_COLUMNS = Prisma.sql`i."id", i."fileName", i."status"::text AS "status", i."rowCount",
+  i."byteSize"::float8 AS "byteSize", i."checksum"::text AS "checksum", i."delimiter",
+  i."header"::text[] AS "header", i."mapping", i."onExisting"::text AS "onExisting", i."jobId",
+  i."createdAt", i."updatedAt"`;
+
+/** What a run needs, loaded once. */
+interface RunSetup {
+  readonly jobId: string;
+  readonly importId: string;
+  readonly onExisting: 'skip' | 'update';
+  readonly columns: (ImportField | null)[];
+  readonly ctx: ImportContext;
+  readonly defaultStageId: string;
+  /** Sources with a round-robin rule: new leads of them without an owner take turns. */
+  readonly assigned: ReadonlySet<LeadSource>;
+}
+
+/**
+ * CSV import of leads: upload (streamed, staged with COPY), start (mapping, what
+ * existing leads do, confirmation of a re-run), the job (chunks of staged rows,
+ * validated like the API, written set-based, resumable from its checkpoint) and its
+ * status. See README "CSV import".
+ */
 @Injectable()
 export class ImportService {
-  /** Worker side: runs (or resumes) the job. Idempotent. */
-  run(_payload: ImportJobPayload): Promise<Record<string, unknown>> {
-    throw new Error('not implemented');
+  private readonly logger = new Logger(ImportService.name);
+
+  /** The request schemas of the import routes (for the controller). */
+  static readonly uploadQuery = importUploadQuery;
+  static readonly idParam = importIdParam;
+  static readonly startBody = startImportBody;
+
+  /** Staged rows per chunk (one transaction, one checkpoint). Tests lower it. */
+  chunkRows = 5_000;
+
+  constructor(
+    private readonly db: TenantDb,
+    private readonly config: AppConfig,
+    private readonly queue: JobQueue,
+    private readonly tracker: JobTracker,
+    private readonly audit: AuditService,
+    private readonly customFields: CustomFieldsService,
+    private readonly pipeline: PipelineService,
+    private readonly tags: TagsService,
+    private readonly timeline: TimelineService,
+    private readonly assignment: AssignmentService,
+  ) {}
+
+  /** IMPORT_MAX_BYTES. */
+  get maxBytes(): number {
+    const imports = (this.config as Partial<{ imports: { maxBytes?: number } }>).imports;
+    return imports?.maxBytes ?? IMPORT_MAX_BYTES_DEFAULT;
+  }
+
+  // ------------------------------------------------------------------ upload ----
+
+  /**
+   * Reads an uploaded file as it arrives and stages its rows (COPY into a temporary
+   * table, then into LeadImportRow) in one transaction with its LeadImport row.
+   * Everything that makes the file unusable is refused before that commits: not
+   * UTF-8 CSV text (400), over IMPORT_MAX_BYTES (413), over 1,000,000 data rows
+   * (400), empty or header-only (400), no column a lead field (400 naming the
+   * header). Rows with a wrong number of cells are staged and fail one by one later.
+   */
+  async upload(
+    source: AsyncIterable<Buffer | string>,
+    options: { fileName?: string; contentLength?: number } = {},
+  ): Promise<ImportUploadView> {
+    const { tenantId, actor } = currentTenant('ImportService.upload');
+    const maxBytes = this.maxBytes;
+    if (options.contentLength !== undefined && options.contentLength > maxBytes) {
+      throw tooLarge(maxBytes);
+    }
+    const definitions = await this.customFields.definitions();
+    const csv = await openCsv(source, { ...DEFAULT_CSV_LIMITS, maxBytes });
+    if (!hasUsableColumn(csv.header, definitions)) {
+      throw new ValidationError([
+        {
+          field: 'body',
+          message:
+            `the header (${csv.header.map((h) => `"${h.slice(0, 40)}"`).join(', ')}) has no column ` +
+            `that is a lead field: name at least one ${IMPORT_LEAD_FIELDS.join(', ')} or cf.<custom field key>`,
+        },
+      ]);
+    }
+    const id = uuidv7();
+    let view: ImportUploadView | undefined;
+    await this.db.copyFrom(
+      'COPY pg_temp.import_rows ("rowNumber", "cells") FROM STDIN',
+      copyLines(csv.rows),
+      {
+        before: async (query) => {
+          await query(Prisma.sql`CREATE TEMP TABLE import_rows
+            ("rowNumber" int NOT NULL, "cells" jsonb NOT NULL) ON COMMIT DROP`);
+        },
+        after: async (query) => {
+          const summary = csv.summary();
+          if (summary.rowCount === 0) {
+            throw new ValidationError([
+              { field: 'body', message: 'the file has a header but no data rows' },
+            ]);
+          }
+          const [previous] = await query<{ id: string }>(Prisma.sql`
+            SELECT "id" FROM "LeadImport"
+             WHERE "tenantId" = ${tenantId}::uuid AND "checksum" = ${summary.checksum}
+               AND "status" <> 'uploaded'
+             ORDER BY "createdAt" DESC LIMIT 1`);
+          const [row] = await query<{ createdAt: Date }>(Prisma.sql`
+            INSERT INTO "LeadImport" ("tenantId", "id", "fileName", "checksum", "byteSize",
+              "rowCount", "delimiter", "header", "actorType", "actorId", "updatedAt")
+            VALUES (${tenantId}::uuid, ${id}::uuid, ${options.fileName ?? null}, ${summary.checksum},
+              ${summary.byteSize}::bigint, ${summary.rowCount}::int, ${csv.delimiter},
+              ${[...csv.header]}::varchar[], ${actor.type}::"AuditActorType", ${actor.id.slice(0, 64)},
+              now())
+            RETURNING "createdAt"`);
+          if (!row) throw new Error('LeadImport insert returned no row');
+          await query(Prisma.sql`
+            INSERT INTO "LeadImportRow" ("tenantId", "importId", "rowNumber", "cells")
+            SELECT ${tenantId}::uuid, ${id}::uuid, "rowNumber", "cells" FROM import_rows`);
+          view = {
+            id,
+            fileName: options.fileName ?? null,
+            status: 'uploaded',
+            rowCount: summary.rowCount,
+            byteSize: summary.byteSize,
+            checksum: summary.checksum,
+            delimiter: csv.delimiter,
+            header: csv.header,
+            suggestedMapping: suggestMapping(csv.header, definitions),
+            previousImportId: previous?.id ?? null,
+          };
+        },
+      },
+    );
+    if (!view) throw new Error('import upload: the staging transaction did not finish');
+    return view;
+  }
+
+  // ------------------------------------------------------------------- start ----
+
+  /**
+   * Starts the import's job (202): the mapping (the header's suggestion with the
+   * caller's choices on top), what a row whose identity exists does, and for a file
+   * imported before (same checksum), `confirm: true` (409 otherwise). Starting again
+   * answers the same job.
+   */
+  async start(importId: string, body: StartImportBody): Promise<{ jobId: string; importId: string }> {
+    const { tenantId, actor } = currentTenant('ImportService.start');
+    const { jobId, enqueue } = await this.db.transaction(async () => {
+      const [row] = await this.db.query<ImportRow>(Prisma.sql`
+        SELECT ${IMPORT_COLUMNS} FROM "LeadImport" i
+         WHERE i."tenantId" = ${tenantId}::uuid AND i."id" = ${importId}::uuid FOR UPDATE`);
+      if (!row) throw new NotFoundError('import');
+      if (row.status !== 'uploaded') {
+        if (!row.jobId) throw new Error(`import ${importId} is ${row.status} without a job`);
+        return { jobId: row.jobId, enqueue: row.status === 'queued' };
+      }
+      const definitions = await this.customFields.definitions();
+      const { mapping } = resolveMapping(row.header, definitions, body.mapping ?? {});
+      if (body.confirm !== true) {
+        const [previous] = await this.db.query<{ id: string }>(Prisma.sql`
+          SELECT "id" FROM "LeadImport"
+           WHERE "tenantId" = ${tenantId}::uuid AND "checksum" = ${row.checksum}
+             AND "id" <> ${importId}::uuid AND "status" <> 'uploaded'
+           ORDER BY "createdAt" DESC LIMIT 1`);
+        if (previous) {
+          throw new DomainError(
+            ErrorCode.Conflict,
+            'this file was imported before: start it with "confirm": true to import it again',
+            { previousImportId: previous.id },
+          );
+        }
+      }
+      const { job } = await this.tracker.create(
+        IMPORT_JOB_KIND,
+        { importId, actor: { type: actor.type, id: actor.id.slice(0, 64) } },
+        { idempotencyKey: importId, total: row.rowCount },
+      );
+      await this.db.query(Prisma.sql`
+        UPDATE "LeadImport"
+           SET "status" = 'queued', "mapping" = ${JSON.stringify(mapping)}::jsonb,
+               "onExisting" = ${body.onExisting}::"ImportOnExisting", "jobId" = ${job.id}::uuid,
+               "updatedAt" = now()
+         WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${importId}::uuid`);
+      return { jobId: job.id, enqueue: true };
+    });
+    if (enqueue) {
+      // The job id dedupes in Redis: a start retried after a lost answer queues it once.
+      await this.queue.enqueue(
+        importJob,
+        { tenantId, jobId, importId },
+        { jobId: `lead-import-${jobId}` },
+      );
+    }
+    return { jobId, importId };
+  }
+
+  // --------------------------------------------------------------- get, delete ----
+
+  async get(importId: string): Promise<ImportView> {
+    const { tenantId } = currentTenant('ImportService.get');
+    const [row] = await this.db.query<
+      ImportRow & {
+        jobDone: number | null;
+        jobTotal: number | null;
+        jobCheckpoint: string | null;
+        jobResult: Record<string, unknown> | null;
+        jobError: string | null;
+      }
+    >(Prisma.sql`
+      SELECT ${IMPORT_COLUMNS}, j."done" AS "jobDone", j."total" AS "jobTotal",
+             j."checkpoint" AS "jobCheckpoint", j."result" AS "jobResult", j."error" AS "jobError"
+        FROM "LeadImport" i
+        LEFT JOIN "BackgroundJob" j ON j."tenantId" = i."tenantId" AND j."id" = i."jobId"
+       WHERE i."tenantId" = ${tenantId}::uuid AND i."id" = ${importId}::uuid`);
+    if (!row) throw new NotFoundError('import');
+    const definitions = row.mapping ? [] : await this.customFields.definitions();
+    const hasJob = row.jobId !== null && row.jobTotal !== null;
+    return {
+      id: row.id,
+      fileName: row.fileName,
+      status: row.status,
+      rowCount: row.rowCount,
+      byteSize: row.byteSize,
+      checksum: row.checksum,
+      delimiter: row.delimiter,
+      header: row.header,
+      suggestedMapping: row.mapping ?? suggestMapping(row.header, definitions),
+      mapping: row.mapping,
+      onExisting: row.onExisting,
+      jobId: row.jobId,
+      progress: hasJob ? { done: row.jobDone ?? 0, total: row.jobTotal ?? row.rowCount } : null,
+      counts: hasJob ? countsOf(parseCheckpoint(row.jobCheckpoint)) : null,
+      errorReportUrl: row.jobId ? `/v1/jobs/${row.jobId}/errors.csv` : null,
+      error: row.jobError,
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
+    };
+  }
+
+  /**
+   * Deletes an import that is not running (its staged rows with it; the leads it
+   * created stay). 409 while queued or running. Audited.
+   */
+  async remove(importId: string): Promise<void> {
+    const { tenantId } = currentTenant('ImportService.remove');
+    await this.db.transaction(
+      async () => {
+        const [row] = await this.db.query<{ status: ImportStatus; rowCount: number }>(Prisma.sql`
+          SELECT "status"::text AS "status", "rowCount" FROM "LeadImport"
+           WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${importId}::uuid FOR UPDATE`);
+        if (!row) throw new NotFoundError('import');
+        if (row.status === 'queued' || row.status === 'running') {
+          throw new DomainError(
+            ErrorCode.Conflict,
+            `the import is ${row.status}: wait until it has finished`,
+            { status: row.status },
+          );
+        }
+        await this.db.query(Prisma.sql`
+          DELETE FROM "LeadImport" WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${importId}::uuid`);
+        await this.audit.record({
+          action: 'lead_import.deleted',
+          targetType: 'lead_import',
+          targetId: importId,
+          metadata: { status: row.status, rows: row.rowCount },
+        });
+      },
+      { timeoutMs: CHUNK_TIMEOUT_MS },
+    );
+  }
+
+  // --------------------------------------------------------------------- run ----
+
+  /**
+   * Worker side: runs (or resumes) the job. Idempotent: each chunk commits its leads
+   * with its checkpoint and the removal of its staged rows, so a retried run goes on
+   * after the last committed chunk and a finished one answers its result again.
+   * Runs as the actor who started the import.
+   */
+  async run(
+    payload: ImportJobPayload,
+    info: { attempt?: number } = {},
+  ): Promise<Record<string, unknown>> {
+    const ctx = currentTenant('ImportService.run');
+    const job = await this.tracker.start(payload.jobId);
+    if (job.status === 'completed') {
+      return (await this.tracker.get(payload.jobId)).result ?? {};
+    }
+    const params = job.params as { importId?: unknown; actor?: { type?: unknown; id?: unknown } };
+    const actor: Actor =
+      typeof params.actor?.id === 'string' &&
+      ACTOR_TYPES.has(params.actor.type as Actor['type'])
+        ? { type: params.actor.type as Actor['type'], id: params.actor.id }
+        : ctx.actor;
+    try {
+      return await runWithTenant({ ...ctx, actor }, () => this.runAs(payload));
+    } catch (e) {
+      if ((info.attempt ?? 1) >= importJob.attempts) {
+        await this.markFailed(payload, 'the import stopped on an internal error; ask support');
+      }
+      throw e;
+    }
+  }
+
+  private async runAs(payload: ImportJobPayload): Promise<Record<string, unknown>> {
+    const setup = await this.setup(payload);
+    if (!setup) {
+      const { tenantId } = currentTenant('ImportService.run');
+      const [row] = await this.db.query<{ status: ImportStatus }>(Prisma.sql`
+        SELECT "status"::text AS "status" FROM "LeadImport"
+         WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${payload.importId}::uuid`);
+      if (row?.status === 'completed') return (await this.tracker.get(payload.jobId)).result ?? {};
+      // Deleted (or never started): nothing to import; the job says so.
+      await this.tracker.fail(payload.jobId, 'the import no longer exists');
+      return {};
+    }
+    for (;;) {
+      const more = await this.db.transaction(() => this.processChunk(setup), {
+        timeoutMs: CHUNK_TIMEOUT_MS,
+      });
+      if (!more) break;
+    }
+    return this.finish(setup);
+  }
+
+  /** The import, its mapping and the tenant's stages, members and custom fields. */
+  private async setup(payload: ImportJobPayload): Promise<RunSetup | null> {
+    const { tenantId } = currentTenant('ImportService.setup');
+    const [row] = await this.db.query<ImportRow>(Prisma.sql`
+      UPDATE "LeadImport" i SET "status" = 'running', "updatedAt" = now()
+       WHERE i."tenantId" = ${tenantId}::uuid AND i."id" = ${payload.importId}::uuid
+         AND i."status" IN ('queued', 'running')
+      RETURNING ${IMPORT_COLUMNS}`);
+    if (!row?.mapping || !row.onExisting) return null;
+    const mapping = row.mapping;
+    const [definitions, stages, members, [defaultStage], rules] = await Promise.all([
+      this.customFields.definitions(),
+      this.pipeline.stages({ includeArchived: true }),
+      this.db.query<{ userId: string; email: string }>(Prisma.sql`
+        SELECT m."userId"::text AS "userId", lower(u."email") AS "email"
+          FROM "Membership" m JOIN "User" u ON u."id" = m."userId"
+         WHERE m."tenantId" = ${tenantId}::uuid`),
+      this.db.query<{ id: string }>(
+        Prisma.sql`SELECT ibhq_default_stage(${tenantId}::uuid)::text AS "id"`,
+      ),
+      this.assignment.rules(),
+    ]);
+    if (!defaultStage) throw new Error('the tenant has no stage for new leads');
+    const stageMap = new Map<string, { id: string; archived: boolean }>();
+    for (const s of stages) {
+      const entry = { id: s.id, archived: s.archivedAt !== null };
+      stageMap.set(s.id.toLowerCase(), entry);
+      stageMap.set(s.name.toLowerCase(), entry);
+    }
+    return {
+      jobId: payload.jobId,
+      importId: payload.importId,
+      onExisting: row.onExisting,
+      columns: row.header.map((c) => (c === '' ? null : (mapping[c] ?? null))),
+      ctx: {
+        definitions,
+        stages: stageMap,
+        members: new Set(members.map((m) => m.userId)),
+        memberEmails: new Map(members.map((m) => [m.email, m.userId])),
+      },
+      defaultStageId: defaultStage.id,
+      assigned: new Set(rules.filter((r) => r.memberIds.length > 0).map((r) => r.source)),
+    };
+  }
+
+  /**
+   * One chunk, in the caller's transaction: the staged rows after the checkpoint
+   * (read under a lock on the job row, so two deliveries of one job never do a chunk
+   * twice), validated, matched to existing leads, written set-based; its errors,
+   * counts and checkpoint recorded and its staged rows deleted. False when no row
+   * was left.
+   */
+  private async processChunk(setup: RunSetup): Promise<boolean> {
+    const { tenantId } = currentTenant('ImportService.processChunk');
+    const [job] = await this.db.query<{ checkpoint: string | null }>(Prisma.sql`
+      SELECT "checkpoint" FROM "BackgroundJob"
+       WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${setup.jobId}::uuid FOR UPDATE`);
+    if (!job) throw new NotFoundError('job');
+    const at = parseCheckpoint(job.checkpoint);
+    const staged = await this.db.query<{ rowNumber: number; cells: unknown }>(Prisma.sql`
+      SELECT "rowNumber", "cells" FROM "LeadImportRow"
+       WHERE "tenantId" = ${tenantId}::uuid AND "importId" = ${setup.importId}::uuid
+         AND "rowNumber" > ${at.lastRow}::int
+       ORDER BY "rowNumber" LIMIT ${this.chunkRows}::int`);
+    const last = staged.at(-1);
+    if (!last) return false;
+
+    const errors: JobErrorInput[] = [];
+    const failedRows = new Set<number>();
+    const fail = (rowNumber: number, problems: readonly { field: string | null; reason: string }[]) => {
+      failedRows.add(rowNumber);
+      for (const p of problems) {
+        errors.push({ rowNumber, ...(p.field === null ? {} : { field: p.field }), reason: p.reason });
+      }
+    };
+    const valid: { rowNumber: number; lead: ImportedLead }[] = [];
+    for (const row of staged) {
+      const result = validateRow(row.cells, setup.columns, setup.ctx);
+      if (result.ok) valid.push({ rowNumber: row.rowNumber, lead: result.lead });
+      else fail(row.rowNumber, result.problems);
+    }
+
+    const existing = await this.existingLeads(valid, setup.onExisting === 'update');
+    const plan = planChunk(valid, existing, {
+      onExisting: setup.onExisting,
+      ctx: setup.ctx,
+      defaultStageId: setup.defaultStageId,
+      newId: uuidv7,
+    });
+    for (const f of plan.failures) fail(f.rowNumber, f.problems);
+
+    await this.writeCreates(setup, plan.creates);
+    await this.writeUpdates(setup, plan.updates);
+
+    await this.db.query(Prisma.sql`
+      DELETE FROM "LeadImportRow"
+       WHERE "tenantId" = ${tenantId}::uuid AND "importId" = ${setup.importId}::uuid
+         AND "rowNumber" <= ${last.rowNumber}::int`);
+    const next: Checkpoint = {
+      lastRow: last.rowNumber,
+      created: at.created + plan.created,
+      updated: at.updated + plan.updated,
+      skipped: at.skipped + plan.skipped,
+      failed: at.failed + failedRows.size,
+    };
+    errors.sort((a, b) => (a.rowNumber ?? 0) - (b.rowNumber ?? 0));
+    await this.tracker.progress(
+      setup.jobId,
+      { done: staged.length, failed: failedRows.size, checkpoint: checkpointText(next) },
+      errors,
+    );
+    return true;
+  }
+
+  /**
+   * The live leads holding any identity of the rows; locked, with their tags, when
+   * the rows may update them.
+   */
+  private async existingLeads(
+    rows: readonly { lead: ImportedLead }[],
+    forUpdate: boolean,
+  ): Promise<ExistingLead[]> {
+    const { tenantId } = currentTenant('ImportService.existingLeads');
+    const ids = new Set<string>();
+    const usernames = new Set<string>();
+    const phones = new Set<string>();
+    const emails = new Set<string>();
+    for (const { lead } of rows) {
+      if (lead.telegramUserId) ids.add(lead.telegramUserId);
+      if (lead.telegramUsername) usernames.add(lead.telegramUsername);
+      if (lead.phone) phones.add(lead.phone);
+      if (lead.email) emails.add(lead.email);
+    }
+    if (ids.size + usernames.size + phones.size + emails.size === 0) return [];
+    const tags = forUpdate
+      ? Prisma.sql`COALESCE((SELECT array_agg(t."name"::text ORDER BY t."name")
+          FROM "LeadTag" lt JOIN "Tag" t ON t."tenantId" = lt."tenantId" AND t."id" = lt."tagId"
+         WHERE lt."tenantId" = l."tenantId" AND lt."leadId" = l."id"), '{}')`
+      : Prisma.sql`'{}'::text[]`;
+    return this.db.query<ExistingLead>(Prisma.sql`
+      SELECT l."id", l."displayName", l."telegramUserId"::text AS "telegramUserId",
+             l."telegramUsername"::text AS "telegramUsername", l."phone", l."phoneNational",
+             l."email", l."emailLocal"::text AS "emailLocal", l."language", l."country",
+             l."source"::text AS "source", l."ownerId", l."stageId", l."customFields",
+             ${tags} AS "tags"
+        FROM "Lead" l
+       WHERE l."tenantId" = ${tenantId}::uuid AND l."mergedIntoId" IS NULL
+         AND (l."telegramUserId" = ANY(${[...ids]}::bigint[])
+              OR l."telegramUsername" = ANY(${[...usernames]}::citext[])
+              OR l."phone" = ANY(${[...phones]}::text[])
+              OR l."email" = ANY(${[...emails]}::text[]))
+      ${forUpdate ? Prisma.sql`FOR UPDATE OF l` : Prisma.empty}`);
+  }
+
+  /** New leads: one INSERT, their tags, a 'created' activity each. */
+  private async writeCreates(setup: RunSetup, creates: readonly PlannedCreate[]): Promise<void> {
+    if (creates.length === 0) return;
+    const { tenantId } = currentTenant('ImportService.writeCreates');
+    for (const create of creates) {
+      // Round-robin turns, only for sources that have a rule (one statement each).
+      if (create.state.ownerId === null && setup.assigned.has(create.state.source)) {
+        create.state.ownerId = await this.assignment.nextOwner(create.state.source);
+      }
+    }
+    const s = creates.map((c) => c.state);
+    await this.db.query(Prisma.sql`
+      INSERT INTO "Lead" ("tenantId", "id", "displayName", "telegramUserId", "telegramUsername",
+        "phone", "phoneNational", "email", "emailLocal", "language", "country", "source",
+        "ownerId", "stageId", "customFields", "searchText", "updatedAt")
+      SELECT ${tenantId}::uuid, u."id", u."displayName", u."telegramUserId"::bigint,
+             u."telegramUsername", u."phone", u."phoneNational", u."email", u."emailLocal",
+             u."language", u."country", u."source"::"LeadSource", u."ownerId", u."stageId",
+             u."customFields", u."searchText", now()
+        FROM unnest(${creates.map((c) => c.id)}::uuid[], ${s.map((x) => x.displayName)}::text[],
+                    ${s.map((x) => x.telegramUserId)}::text[], ${s.map((x) => x.telegramUsername)}::text[],
+                    ${s.map((x) => x.phone)}::text[], ${s.map((x) => x.phoneNational)}::text[],
+                    ${s.map((x) => x.email)}::text[], ${s.map((x) => x.emailLocal)}::text[],
+                    ${s.map((x) => x.language)}::text[], ${s.map((x) => x.country)}::text[],
+                    ${s.map((x) => x.source)}::text[], ${s.map((x) => x.ownerId)}::uuid[],
+                    ${s.map((x) => x.stageId)}::uuid[],
+                    ${s.map((x) => JSON.stringify(x.customFields))}::jsonb[],
+                    ${s.map((x) => searchTextOf(x))}::text[])
+          AS u("id", "displayName", "telegramUserId", "telegramUsername", "phone", "phoneNational",
+               "email", "emailLocal", "language", "country", "source", "ownerId", "stageId",
+               "customFields", "searchText")`);
+    await this.addTags(creates.map((c) => ({ leadId: c.id, names: c.state.tags })));
+    await this.timeline.record(
+      creates.map((c) => ({
+        leadId: c.id,
+        kind: 'created' as const,
+        data: { source: c.state.source, importId: setup.importId, rowNumber: c.rowNumber },
+      })),
+    );
+  }
+
+  /** Changed leads: one UPDATE, added tags, stage moves, owner and field changes. */
+  private async writeUpdates(setup: RunSetup, updates: readonly PlannedUpdate[]): Promise<void> {
+    if (updates.length === 0) return;
+    const { tenantId } = currentTenant('ImportService.writeUpdates');
+    const s: LeadState[] = updates.map((u) => u.state);
+    await this.db.query(Prisma.sql`
+      UPDATE "Lead" l
+         SET "displayName" = u."displayName", "telegramUserId" = u."telegramUserId"::bigint,
+             "telegramUsername" = u."telegramUsername", "phone" = u."phone",
+             "phoneNational" = u."phoneNational", "email" = u."email", "emailLocal" = u."emailLocal",
+             "language" = u."language", "country" = u."country", "source" = u."source"::"LeadSource",
+             "ownerId" = u."ownerId",
+             "stageChangedAt" = CASE WHEN l."stageId" IS DISTINCT FROM u."stageId" THEN now()
+                                     ELSE l."stageChangedAt" END,
+             "stageId" = u."stageId", "customFields" = u."customFields",
+             "searchText" = u."searchText", "version" = l."version" + 1, "updatedAt" = now()
+        FROM unnest(${updates.map((u) => u.before.id)}::uuid[], ${s.map((x) => x.displayName)}::text[],
+                    ${s.map((x) => x.telegramUserId)}::text[], ${s.map((x) => x.telegramUsername)}::text[],
+                    ${s.map((x) => x.phone)}::text[], ${s.map((x) => x.phoneNational)}::text[],
+                    ${s.map((x) => x.email)}::text[], ${s.map((x) => x.emailLocal)}::text[],
+                    ${s.map((x) => x.language)}::text[], ${s.map((x) => x.country)}::text[],
+                    ${s.map((x) => x.source)}::text[], ${s.map((x) => x.ownerId)}::uuid[],
+                    ${s.map((x) => x.stageId)}::uuid[],
+                    ${s.map((x) => JSON.stringify(x.customFields))}::jsonb[],
+                    ${s.map((x) => searchTextOf(x))}::text[])
+          AS u("id", "displayName", "telegramUserId", "telegramUsername", "phone", "phoneNational",
+               "email", "emailLocal", "language", "country", "source", "ownerId", "stageId",
+               "customFields", "searchText")
+       WHERE l."tenantId" = ${tenantId}::uuid AND l."id" = u."id"`);
+
+    const diffs = updates.map((u) => ({ id: u.before.id, diff: diffLead(leadStateOf(u.before), u.state) }));
+    await this.addTags(diffs.map((d) => ({ leadId: d.id, names: d.diff.tagsAdded })));
+    const moves: StageMove[] = diffs.flatMap(({ id, diff }) =>
+      diff.stage ? [{ leadId: id, fromStageId: diff.stage.from, toStageId: diff.stage.to }] : [],
+    );
+    await this.pipeline.recordMoves(moves);
+    const activities: NewActivity[] = [];
+    for (const { id, diff } of diffs) {
+      const changes: Record<string, unknown> = { ...diff.fields };
+      if (diff.tagsAdded.length > 0) changes.tags = { added: diff.tagsAdded, removed: [] };
+      if (Object.keys(changes).length > 0) {
+        activities.push({
+          leadId: id,
+          kind: 'fields_changed',
+          data: { changes, importId: setup.importId },
+        });
+      }
+      if (diff.owner) {
+        activities.push({
+          leadId: id,
+          kind: 'owner_changed',
+          data: { from: diff.owner.from, to: diff.owner.to, importId: setup.importId },
+        });
+      }
+    }
+    await this.timeline.record(activities);
+  }
+
+  /** Adds tags to leads: the tags made once (TagsService), the pairs in one INSERT. */
+  private async addTags(pairs: readonly { leadId: string; names: readonly string[] }[]): Promise<void> {
+    const wanted = pairs.filter((p) => p.names.length > 0);
+    if (wanted.length === 0) return;
+    const { tenantId } = currentTenant('ImportService.addTags');
+    const names = new Map<string, string>();
+    for (const p of wanted) for (const n of p.names) if (!names.has(n.toLowerCase())) names.set(n.toLowerCase(), n);
+    const tags = await this.tags.ensure([...names.values()], 'tags');
+    const idOf = new Map(tags.map((t) => [t.name.toLowerCase(), t.id]));
+    const leadIds: string[] = [];
+    const tagIds: string[] = [];
+    for (const p of wanted) {
+      for (const n of p.names) {
+        const tagId = idOf.get(n.toLowerCase());
+        if (tagId) {
+          leadIds.push(p.leadId);
+          tagIds.push(tagId);
+        }
+      }
+    }
+    await this.db.query(Prisma.sql`
+      INSERT INTO "LeadTag" ("tenantId", "leadId", "tagId")
+      SELECT ${tenantId}::uuid, p."leadId", p."tagId"
+        FROM unnest(${leadIds}::uuid[], ${tagIds}::uuid[]) AS p("leadId", "tagId")
+      ON CONFLICT DO NOTHING`);
+  }
+
+  /** The end: the job's result, the import completed, one audit event (once). */
+  private async finish(setup: RunSetup): Promise<Record<string, unknown>> {
+    const { tenantId } = currentTenant('ImportService.finish');
+    return this.db.transaction(async () => {
+      const [row] = await this.db.query<{ status: ImportStatus; rowCount: number }>(Prisma.sql`
+        SELECT "status"::text AS "status", "rowCount" FROM "LeadImport"
+         WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${setup.importId}::uuid FOR UPDATE`);
+      const [job] = await this.db.query<{ checkpoint: string | null }>(Prisma.sql`
+        SELECT "checkpoint" FROM "BackgroundJob"
+         WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${setup.jobId}::uuid FOR UPDATE`);
+      const result: Record<string, unknown> = {
+        importId: setup.importId,
+        ...countsOf(parseCheckpoint(job?.checkpoint ?? null)),
+      };
+      if (!row || row.status === 'completed') return result;
+      await this.tracker.complete(setup.jobId, result);
+      await this.db.query(Prisma.sql`
+        UPDATE "LeadImport" SET "status" = 'completed', "updatedAt" = now()
+         WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${setup.importId}::uuid`);
+      await this.audit.record({
+        action: 'lead.imported',
+        targetType: 'lead_import',
+        targetId: setup.importId,
+        metadata: { ...result, jobId: setup.jobId, rows: row.rowCount, onExisting: setup.onExisting },
+      });
+      return result;
+    });
+  }
+
+  private async markFailed(payload: ImportJobPayload, message: string): Promise<void> {
+    const { tenantId } = currentTenant('ImportService.markFailed');
+    try {
+      await this.db.transaction(async () => {
+        await this.tracker.fail(payload.jobId, message);
+        await this.db.query(Prisma.sql`
+          UPDATE "LeadImport" SET "status" = 'failed', "updatedAt" = now()
+           WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${payload.importId}::uuid
+             AND "status" <> 'completed'`);
+      });
+    } catch (e) {
+      this.logger.error({ err: e, importId: payload.importId }, 'could not mark the import failed');
+    }
   }
 }

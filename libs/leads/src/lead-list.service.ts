@@ -1,5 +1,266 @@
+import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import { currentTenant, isUuid, ValidationError } from '@ibhq/core';
+import { Prisma, TenantDb } from '@ibhq/db';
+import { LEAD_SEARCH_SETTINGS_SQL, leadFilterSql } from './lead-filter.js';
+import {
+  LEAD_CURSOR_MAX_LENGTH,
+  LEAD_LIST_DEFAULT_LIMIT,
+  type LeadListInput,
+  type LeadListPage,
+  type LeadListTotal,
+  type LeadSort,
+} from './lead-list.dto.js';
+import { LEAD_VIEW_COLUMNS, type LeadView } from './lead-view.js';
+import { SavedViewsService, type ViewReader } from './saved-views.service.js';
 
-/** OWNER: search and lists work. */
+/** The sort key of a page's last row: [value, id], or [position, stageId, id] for `stage`. */
+type SortKey = (string | number)[];
+
+type Order =
+  | {
+      readonly kind: 'date' | 'text';
+      /** The column of `"Lead" l` sorted on before the id. */
+      readonly field: 'createdAt' | 'updatedAt' | 'displayName';
+      readonly descending: boolean;
+    }
+  | { readonly kind: 'stage'; readonly descending: boolean };
+
+const ORDERS: Readonly<Record<LeadSort, Order>> = {
+  '-createdAt': { kind: 'date', field: 'createdAt', descending: true },
+  createdAt: { kind: 'date', field: 'createdAt', descending: false },
+  '-updatedAt': { kind: 'date', field: 'updatedAt', descending: true },
+  updatedAt: { kind: 'date', field: 'updatedAt', descending: false },
+  name: { kind: 'text', field: 'displayName', descending: false },
+  '-name': { kind: 'text', field: 'displayName', descending: true },
+  stage: { kind: 'stage', descending: false },
+  '-stage': { kind: 'stage', descending: true },
+};
+
+type Row = LeadView & { _pos?: number };
+
+/**
+ * The lead list: the shared filter, an order, keyset pages and a total.
+ *
+ * Pages are keyset pages over an index that leads with tenantId: (createdAt, id),
+ * (updatedAt, id), (displayName, id), and for the pipeline order one keyset walk per
+ * stage over (stageId, id), in the stages' order. The cursor carries the sort it was
+ * made for and the last row's key, bound to the tenant by a digest, so a cursor of
+ * another order, another tenant or a hand-edited one is a 400 naming the field.
+ * Rows inserted while a caller walks the pages never make it repeat or skip a row
+ * that existed when it started (a row whose sort key changes under it, such as
+ * updatedAt, moves to its new place).
+ *
+ * The total is exact up to `exactTotalLimit` matches (a count over a LIMITed
+ * subquery), else the planner's estimate (at least the bound), flagged exact: false.
+ */
 @Injectable()
-export class LeadListService {}
+export class LeadListService {
+  /** Matches counted exactly; above it the total is an estimate. Tests lower it. */
+  exactTotalLimit = 10_000;
+
+  constructor(
+    private readonly db: TenantDb,
+    private readonly views: SavedViewsService,
+  ) {}
+
+  async list(input: LeadListInput, reader: ViewReader): Promise<LeadListPage> {
+    let filter = input.filter;
+    let sort = input.sort;
+    if (input.viewId !== undefined) {
+      const view = await this.views.resolve(reader, input.viewId);
+      filter = { ...view.filter, ...input.filter };
+      sort ??= view.sort ?? undefined;
+    }
+    sort ??= '-createdAt';
+    const limit = input.limit ?? LEAD_LIST_DEFAULT_LIMIT;
+    const { tenantId } = currentTenant('LeadListService.list');
+    const order = ORDERS[sort];
+    const after =
+      input.cursor === undefined
+        ? undefined
+        : decodeListCursor(input.cursor, sort, tenantId, `${input.source}.cursor`);
+    const where = leadFilterSql(filter, { tenantId });
+    const search = filter.q !== undefined;
+
+    const [rows, total] = await Promise.all([
+      this.db.rawTransaction(async (query) => {
+        if (search) await query(LEAD_SEARCH_SETTINGS_SQL);
+        return query<Row>(
+          order.kind === 'stage'
+            ? stagePageSql(tenantId, where, order.descending, after, limit + 1)
+            : pageSql(where, order, after, limit + 1),
+        );
+      }),
+      this.total(where, search),
+    ]);
+
+    const items = rows.slice(0, limit);
+    const last = items.at(-1);
+    const nextCursor =
+      rows.length > limit && last ? encodeListCursor(sort, keyOf(last, order), tenantId) : null;
+    return { items: items.map(stripPosition), nextCursor, total };
+  }
+
+  /** Exact up to the bound, else the planner's row estimate (never below the bound). */
+  private total(where: Prisma.Sql, search: boolean): Promise<LeadListTotal> {
+    const bound = this.exactTotalLimit;
+    return this.db.rawTransaction(async (query) => {
+      if (search) await query(LEAD_SEARCH_SETTINGS_SQL);
+      const [counted] = await query<{ n: number }>(
+        Prisma.sql`SELECT count(*)::int AS n FROM (SELECT 1 FROM "Lead" l WHERE ${where} LIMIT ${bound + 1}) x`,
+      );
+      const n = counted?.n ?? 0;
+      if (n <= bound) return { value: n, exact: true };
+      const [plan] = await query<{ 'QUERY PLAN': unknown }>(
+        Prisma.sql`EXPLAIN (FORMAT JSON) SELECT 1 FROM "Lead" l WHERE ${where}`,
+      );
+      return { value: Math.max(bound + 1, planRows(plan?.['QUERY PLAN'])), exact: false };
+    });
+  }
+}
+
+/** The top plan node's row estimate from EXPLAIN (FORMAT JSON). */
+function planRows(plan: unknown): number {
+  const doc: unknown = typeof plan === 'string' ? JSON.parse(plan) : plan;
+  const top = Array.isArray(doc) ? (doc[0] as { Plan?: { 'Plan Rows'?: unknown } }) : undefined;
+  const rows = top?.Plan?.['Plan Rows'];
+  return typeof rows === 'number' && Number.isFinite(rows) ? Math.round(rows) : 0;
+}
+
+function pageSql(
+  where: Prisma.Sql,
+  order: Extract<Order, { field: string }>,
+  after: SortKey | undefined,
+  take: number,
+): Prisma.Sql {
+  const column = Prisma.raw(`l."${order.field}"`);
+  const dir = Prisma.raw(order.descending ? 'DESC' : 'ASC');
+  const conditions = [where];
+  if (after) {
+    const [value, id] = after;
+    const cmp = Prisma.raw(order.descending ? '<' : '>');
+    const typed =
+      order.kind === 'date' ? Prisma.sql`${value}::timestamptz` : Prisma.sql`${value}::text`;
+    conditions.push(Prisma.sql`(${column}, l."id") ${cmp} (${typed}, ${id}::uuid)`);
+  }
+  return Prisma.sql`SELECT ${LEAD_VIEW_COLUMNS} FROM "Lead" l
+    WHERE ${Prisma.join(conditions, ' AND ')}
+    ORDER BY ${column} ${dir}, l."id" ${dir}
+    LIMIT ${take}`;
+}
+
+/**
+ * The pipeline order: the tenant's stages by position (then id), and in each the
+ * leads by id, one keyset walk over ("tenantId", "stageId", id) per stage. Each walk
+ * stops at `take` rows, so the final sort handles at most stages × take rows.
+ */
+function stagePageSql(
+  tenantId: string,
+  where: Prisma.Sql,
+  descending: boolean,
+  after: SortKey | undefined,
+  take: number,
+): Prisma.Sql {
+  const dir = Prisma.raw(descending ? 'DESC' : 'ASC');
+  const stageConditions = [Prisma.sql`st."tenantId" = ${tenantId}::uuid`];
+  const leadConditions = [where, Prisma.sql`l."stageId" = s."sid"`];
+  if (after) {
+    const [position, stageId, id] = after;
+    stageConditions.push(
+      Prisma.sql`(st."position", st."id") ${Prisma.raw(descending ? '<=' : '>=')} (${position}::int, ${stageId}::uuid)`,
+    );
+    leadConditions.push(
+      Prisma.sql`(s."sid" <> ${stageId}::uuid OR l."id" ${Prisma.raw(descending ? '<' : '>')} ${id}::uuid)`,
+    );
+  }
+  return Prisma.sql`SELECT x.* FROM (
+      SELECT st."id" AS "sid", st."position" AS "spos" FROM "Stage" st
+       WHERE ${Prisma.join(stageConditions, ' AND ')}
+    ) s
+    CROSS JOIN LATERAL (
+      SELECT ${LEAD_VIEW_COLUMNS}, s."spos" AS "_pos" FROM "Lead" l
+       WHERE ${Prisma.join(leadConditions, ' AND ')}
+       ORDER BY l."id" ${dir}
+       LIMIT ${take}
+    ) x
+    ORDER BY x."_pos" ${dir}, x."stageId" ${dir}, x."id" ${dir}
+    LIMIT ${take}`;
+}
+
+function keyOf(row: Row, order: Order): SortKey {
+  if (order.kind === 'stage') return [row._pos ?? 0, row.stageId, row.id];
+  if (order.field === 'displayName') return [row.displayName, row.id];
+  return [new Date(row[order.field]).toISOString(), row.id];
+}
+
+function stripPosition(row: Row): LeadView {
+  if (!('_pos' in row)) return row;
+  const { _pos: _, ...view } = row;
+  return view;
+}
+
+// ---------------------------------------------------------------------------
+// Cursors: base64url of JSON [sort, ...key, digest]. The digest binds the cursor to
+// its tenant and sort (it is not a secret: a cursor only says where to resume, and
+// row-level security still confines the query), so a cursor from elsewhere, for
+// another order, or edited by hand is refused instead of resuming somewhere odd.
+// ---------------------------------------------------------------------------
+
+function digest(sort: LeadSort, key: SortKey, tenantId: string): string {
+  return createHash('sha256')
+    .update(JSON.stringify([tenantId, sort, key]))
+    .digest('base64url')
+    .slice(0, 16);
+}
+
+export function encodeListCursor(sort: LeadSort, key: SortKey, tenantId: string): string {
+  return Buffer.from(JSON.stringify([sort, ...key, digest(sort, key, tenantId)])).toString(
+    'base64url',
+  );
+}
+
+export function decodeListCursor(
+  cursor: string,
+  sort: LeadSort,
+  tenantId: string,
+  field: string,
+): SortKey {
+  const fail = (message = 'is not a valid cursor') => new ValidationError([{ field, message }]);
+  if (cursor.length > LEAD_CURSOR_MAX_LENGTH || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw fail();
+  let parts: unknown;
+  try {
+    parts = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw fail();
+  }
+  if (!Array.isArray(parts) || parts.length < 2) throw fail();
+  const [madeFor, ...rest] = parts as unknown[];
+  if (madeFor !== sort) {
+    throw fail(
+      typeof madeFor === 'string'
+        ? 'was made for another sort order: start again without a cursor'
+        : 'is not a valid cursor',
+    );
+  }
+  const tag = rest.pop();
+  const key = rest;
+  const kind = ORDERS[sort].kind;
+  const valid =
+    kind === 'stage'
+      ? key.length === 3 &&
+        typeof key[0] === 'number' &&
+        Number.isInteger(key[0]) &&
+        Math.abs(key[0]) < 2 ** 31 &&
+        isUuid(key[1]) &&
+        isUuid(key[2])
+      : key.length === 2 &&
+        typeof key[0] === 'string' &&
+        isUuid(key[1]) &&
+        (kind === 'text'
+          ? key[0].length <= 200 && !key[0].includes('\u0000')
+          : !Number.isNaN(Date.parse(key[0])));
+  if (!valid || typeof tag !== 'string') throw fail();
+  if (tag !== digest(sort, key as SortKey, tenantId)) throw fail();
+  return key as SortKey;
+}

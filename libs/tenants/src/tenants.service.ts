@@ -50,6 +50,8 @@ export interface TenantAccess {
   readonly require2faForOwners: boolean;
   /** null: the deployment's default. */
   readonly apiRateLimitPerMinute: number | null;
+  /** Agents see and change only the leads they own (AuthGuard sets leadOwnerScope). */
+  readonly agentsSeeOwnLeadsOnly: boolean;
 }
 
 /** How long a tenant's status is trusted from memory on the request path. */
@@ -77,7 +79,12 @@ export class TenantsService {
     if (cached) return cached.access;
     const row = await this.db.tenant.findUnique({
       where: { id },
-      select: { status: true, require2faForOwners: true, apiRateLimitPerMinute: true },
+      select: {
+        status: true,
+        require2faForOwners: true,
+        apiRateLimitPerMinute: true,
+        agentsSeeOwnLeadsOnly: true,
+      },
     });
     this.access.set(id, { access: row });
     return row;

@@ -219,7 +219,16 @@ export class AuthGuard implements CanActivate {
         'this tenant requires owners to use two-factor authentication: turn it on (POST /v1/auth/2fa/enrol), then sign in again',
       );
     }
-    request.tenantContext = { tenantId, actor, requestId: request.id, client };
+    request.tenantContext = {
+      tenantId,
+      actor,
+      requestId: request.id,
+      client,
+      // "Agents see only their own leads": row-level security hides every other lead.
+      ...(session.role === 'agent' && tenant.agentsSeeOwnLeadsOnly
+        ? { leadOwnerScope: session.userId }
+        : {}),
+    };
     return true;
   }
 

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { JobHandler, type JobHandlerOf } from '@ibhq/jobs';
+import { JobHandler, type JobHandlerOf, type JobRunInfo } from '@ibhq/jobs';
 import { ImportService, importJob, type ImportJobPayload } from '@ibhq/leads';
 
 @Injectable()
@@ -7,7 +7,7 @@ import { ImportService, importJob, type ImportJobPayload } from '@ibhq/leads';
 export class ImportProcessor implements JobHandlerOf<ImportJobPayload> {
   constructor(private readonly imports: ImportService) {}
 
-  handle(payload: ImportJobPayload): Promise<Record<string, unknown>> {
-    return this.imports.run(payload);
+  handle(payload: ImportJobPayload, run: JobRunInfo): Promise<Record<string, unknown>> {
+    return this.imports.run(payload, { attempt: run.attempt });
   }
 }

@@ -1,3 +1,5 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import type pg from 'pg';
 import { currentTenant, type TenantContext } from '@ibhq/core';
@@ -6,12 +8,57 @@ import { MODEL_OPERATIONS, TENANT_MODELS, type TenantModel, type TenantTx } from
 import { withDatabaseErrors } from './database-errors.js';
 import { openTransaction } from './open-transaction.js';
 import {
+  copyFromWithSettings,
+  copyToWithSettings,
   queryWithSettings,
   type ScopedQuery,
   type ScopeSetting,
   transactionWithSettings,
 } from './scoped-query.js';
 import { PG_POOL, PRISMA_ROOT } from './prisma-root.js';
+
+export type { ScopedQuery } from './scoped-query.js';
+
+export interface CopyFromOptions {
+  /**
+   * Runs on the COPY's connection, in its transaction, after the scope is set and
+   * before the COPY (e.g. `CREATE TEMP TABLE stage (...) ON COMMIT DROP`, or the
+   * LeadImport row the staged rows belong to).
+   */
+  readonly before?: (query: ScopedQuery) => Promise<void>;
+  /**
+   * Runs on the COPY's connection, in its transaction, after the COPY and before
+   * COMMIT, with the number of rows copied (e.g. `INSERT INTO "LeadImportRow" SELECT
+   * ... FROM stage`, where row-level security's WITH CHECK applies).
+   */
+  readonly after?: (query: ScopedQuery, rowCount: number) => Promise<void>;
+  /** statement_timeout of the COPY's transaction in ms; default 0 (none). */
+  readonly statementTimeoutMs?: number;
+}
+
+export interface CopyToOptions {
+  /**
+   * The COPY options written after `TO STDOUT`, e.g. `(FORMAT csv, HEADER)`. Fixed SQL
+   * text of the caller, never input. Default `(FORMAT csv)`.
+   */
+  readonly copyOptions?: string;
+  /** highWaterMark of the returned stream in bytes (default 64 KiB). */
+  readonly highWaterMark?: number;
+  /** statement_timeout of the COPY's transaction in ms; default 0 (none). */
+  readonly statementTimeoutMs?: number;
+}
+
+/**
+ * The COPY transaction a copyFrom hook runs in: `db.query` and `db.rawTransaction`
+ * called from a hook (AuditService.record, for one) join it.
+ */
+interface OpenCopy {
+  readonly tenantId: string;
+  readonly leadOwnerScope: string | undefined;
+  readonly query: ScopedQuery;
+  open: boolean;
+}
+const openCopy = new AsyncLocalStorage<OpenCopy>();
 
 export interface TenantTransactionOptions {
   readonly isolationLevel?: Prisma.TransactionIsolationLevel;
@@ -87,6 +134,8 @@ export class TenantDb {
    */
   async query<T extends object>(statement: Prisma.Sql): Promise<T[]> {
     const ctx = currentTenant('TenantDb.query');
+    const copy = this.copyJoinable(ctx);
+    if (copy) return copy<T>(statement);
     const outer = this.joinable(ctx);
     if (outer) return outer.$queryRawUnsafe<T[]>(statement.text, ...statement.values);
     return withDatabaseErrors(() => queryWithSettings<T>(this.pool, scopeOf(ctx), statement));
@@ -100,6 +149,8 @@ export class TenantDb {
    */
   async rawTransaction<T>(fn: (query: ScopedQuery) => Promise<T>): Promise<T> {
     const ctx = currentTenant('TenantDb.rawTransaction');
+    const copy = this.copyJoinable(ctx);
+    if (copy) return fn(copy);
     const outer = this.joinable(ctx);
     if (outer) {
       return fn(<R extends object>(s: Prisma.Sql) =>
@@ -134,10 +185,134 @@ export class TenantDb {
     );
   }
 
+  /**
+   * `COPY ... FROM STDIN` (`copySql`, fixed text of the caller: COPY takes no
+   * parameters) fed from `source`, in one transaction of the current tenant on one
+   * pooled node-postgres connection: BEGIN and the scope (app.tenant_id,
+   * app.lead_owner, exactly as the other methods), `before`, the COPY, `after`,
+   * COMMIT; on any failure (the source throws, a row is refused, a hook throws) the
+   * COPY is aborted, the transaction rolled back, the connection released (dropped
+   * if broken) and the error rethrown. Resolves to the number of rows copied.
+   *
+   * Joining: Prisma's interactive transactions do not expose their connection, so
+   * copyFrom cannot join an open `transaction()` and refuses to run inside one (a
+   * second, independent transaction would silently break the caller's atomicity).
+   * What must commit together with the copied rows goes in the hooks: they run on the
+   * COPY's connection and transaction, and `db.query` / `db.rawTransaction` (so
+   * AuditService.record) called inside them join it; model calls (`db.lead...`) and
+   * `db.transaction()` inside a hook throw.
+   *
+   * Row-level security: PostgreSQL refuses COPY FROM into a table with row-level
+   * security ("COPY FROM not supported with row-level security"). Copy into a
+   * temporary table created in `before` (`ON COMMIT DROP`) and move the rows in
+   * `after` with `INSERT ... SELECT`: the tenant policies' WITH CHECK refuses any row
+   * of another tenant there.
+   */
+  async copyFrom(
+    copySql: string,
+    source: Readable | AsyncIterable<Buffer | string>,
+    options: CopyFromOptions = {},
+  ): Promise<number> {
+    const ctx = currentTenant('TenantDb.copyFrom');
+    this.refuseOpenTransaction('copyFrom');
+    const inCopy = <A extends unknown[]>(
+      hook: ((query: ScopedQuery, ...rest: A) => Promise<void>) | undefined,
+    ) =>
+      hook &&
+      (async (query: ScopedQuery, ...rest: A): Promise<void> => {
+        const open: OpenCopy = {
+          tenantId: ctx.tenantId,
+          leadOwnerScope: ctx.leadOwnerScope,
+          query: <T extends object>(s: Prisma.Sql) => {
+            if (!open.open) {
+              return Promise.reject(new Error('TenantDb: the COPY transaction is over'));
+            }
+            return query<T>(s);
+          },
+          open: true,
+        };
+        try {
+          await openCopy.run(open, () => hook(open.query, ...rest));
+        } finally {
+          open.open = false;
+        }
+      });
+    return withDatabaseErrors(() =>
+      copyFromWithSettings(this.pool, scopeOf(ctx), copySql, source, {
+        ...(options.statementTimeoutMs === undefined
+          ? {}
+          : { statementTimeoutMs: options.statementTimeoutMs }),
+        ...(options.before ? { before: inCopy(options.before) } : {}),
+        ...(options.after ? { after: inCopy(options.after) } : {}),
+      }),
+    );
+  }
+
+  /**
+   * `COPY (<statement>) TO STDOUT <copyOptions>` as a byte stream, in one read-only
+   * transaction of the current tenant on one pooled connection (scope set exactly as
+   * the other methods, so row-level security confines what COPY sees). The
+   * statement's values are inlined as literals (COPY takes no bind parameters: see
+   * `inlineSql` in scoped-query.ts: strings escaped with pg.escapeLiteral, numbers
+   * checked finite, booleans, Dates as ISO strings, arrays as array literals; any
+   * other value throws here, before any SQL is sent).
+   *
+   * The stream ends after COMMIT; backpressure reaches the server; no statement
+   * timeout applies unless asked. If the consumer destroys the stream early (an HTTP
+   * client that disconnected) the connection is closed, the server rolls back and the
+   * pool replaces it: no open transaction, no leaked connection or setting. A failing
+   * statement destroys the stream with its error after ROLLBACK.
+   *
+   * Like copyFrom, it cannot run inside an open `transaction()` (its own connection
+   * would not see that transaction's writes) and throws there.
+   */
+  copyTo(statement: Prisma.Sql, options: CopyToOptions = {}): Readable {
+    const ctx = currentTenant('TenantDb.copyTo');
+    this.refuseOpenTransaction('copyTo');
+    return copyToWithSettings(
+      this.pool,
+      scopeOf(ctx),
+      statement,
+      options.copyOptions ?? '(FORMAT csv)',
+      {
+        ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
+        ...(options.statementTimeoutMs === undefined
+          ? {}
+          : { statementTimeoutMs: options.statementTimeoutMs }),
+      },
+    );
+  }
+
+  private refuseOpenTransaction(what: string): void {
+    if (openTransaction.getStore() || openCopy.getStore()?.open) {
+      throw new Error(
+        `TenantDb.${what} cannot join an open transaction (Prisma does not expose its connection): ` +
+          'call it outside transaction(), and put what must commit with the COPY in its hooks',
+      );
+    }
+  }
+
+  /** Inside a copyFrom hook: the COPY transaction's query function. */
+  private copyJoinable({ tenantId, leadOwnerScope }: TenantContext): ScopedQuery | undefined {
+    const open = openCopy.getStore();
+    if (!open?.open) return undefined;
+    if (open.tenantId !== tenantId || open.leadOwnerScope !== leadOwnerScope) {
+      throw new Error(
+        `TenantDb: a COPY transaction of tenant ${open.tenantId} is open; tenant ${tenantId} cannot use it`,
+      );
+    }
+    return open.query;
+  }
+
   private joinable({
     tenantId,
     leadOwnerScope,
   }: TenantContext): Prisma.TransactionClient | undefined {
+    if (openCopy.getStore()?.open) {
+      throw new Error(
+        'TenantDb: inside a copyFrom hook only db.query and db.rawTransaction run (in the COPY transaction)',
+      );
+    }
     const outer = openTransaction.getStore();
     if (!outer) return undefined;
     if (outer.tenantId !== tenantId || outer.leadOwnerScope !== leadOwnerScope) {
