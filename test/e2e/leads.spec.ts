@@ -1,5 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runWithTenant, type TenantId } from '@ibhq/core';
+import { JobQueue } from '@ibhq/jobs';
+import { recordActivityJob } from '@ibhq/leads';
 import { createTenantRow } from '../support/db.js';
 import { eventually, startApi, startWorker, type RunningApi } from '../support/apps.js';
 
@@ -10,7 +14,7 @@ type Activity = { id: string; kind: string; body: string };
 describe('leads through the API and the worker', () => {
   let api: RunningApi;
   let worker: INestApplicationContext;
-  let tenant: string;
+  let tenant: TenantId;
 
   beforeAll(async () => {
     [api, { app: worker }] = await Promise.all([startApi(), startWorker()]);
@@ -32,24 +36,46 @@ describe('leads through the API and the worker', () => {
     expect(read.body).toMatchObject({ id: lead.id, displayName: 'Ivan Petrov' });
     const timeline = (await api.request('GET', `/v1/leads/${lead.id}/activities`, { tenant }))
       .body as Page<Activity>;
-    expect(timeline.items.map((a) => a.kind)).toEqual(['system']);
+    expect(timeline.items.map((a) => a.kind)).toEqual(['created']);
   });
 
-  it('accepts a note (202) that the worker writes to the timeline', async () => {
+  it('adds a note (201) that is on the timeline at once', async () => {
     const lead = (await api.request('POST', '/v1/leads', { tenant, body: { displayName: 'Note' } }))
       .body as Lead;
-    const accepted = await api.request('POST', `/v1/leads/${lead.id}/notes`, {
+    const added = await api.request('POST', `/v1/leads/${lead.id}/notes`, {
       tenant,
       body: { body: 'Asked about copy-trading fees' },
     });
-    expect(accepted.status).toBe(202);
-    const { id } = accepted.body as { id: string; status: string };
+    expect(added.status).toBe(201);
+    const { id } = added.body as Activity;
+    const page = (await api.request('GET', `/v1/leads/${lead.id}/activities`, { tenant }))
+      .body as Page<Activity>;
+    expect(page.items.find((a) => a.id === id)).toMatchObject({
+      kind: 'note',
+      body: 'Asked about copy-trading fees',
+    });
+  });
+
+  it('the worker writes an activity queued for it (the Telegram path)', async () => {
+    const lead = (
+      await api.request('POST', '/v1/leads', { tenant, body: { displayName: 'Queued' } })
+    ).body as Lead;
+    const activityId = randomUUID();
+    await runWithTenant({ tenantId: tenant, actor: { type: 'system', id: 'e2e' } }, () =>
+      api.app
+        .get(JobQueue)
+        .enqueue(
+          recordActivityJob,
+          { tenantId: tenant, activityId, leadId: lead.id, kind: 'note', body: 'From Telegram' },
+          { jobId: activityId },
+        ),
+    );
     const note = await eventually(async () => {
       const page = (await api.request('GET', `/v1/leads/${lead.id}/activities`, { tenant }))
         .body as Page<Activity>;
-      return page.items.find((a) => a.id === id);
+      return page.items.find((a) => a.id === activityId);
     });
-    expect(note).toMatchObject({ kind: 'note', body: 'Asked about copy-trading fees' });
+    expect(note).toMatchObject({ kind: 'note', body: 'From Telegram' });
   });
 
   it('a note for a missing lead is a 404 at once, and nothing is queued', async () => {

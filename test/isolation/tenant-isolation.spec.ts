@@ -244,8 +244,11 @@ describe('tenant isolation through the API', () => {
   const routes = (id: string) =>
     [
       ['GET', `/v1/leads/${id}`, undefined],
+      ['PATCH', `/v1/leads/${id}`, { displayName: 'pwned' }],
+      ['DELETE', `/v1/leads/${id}`, undefined],
       ['GET', `/v1/leads/${id}/activities`, undefined],
       ['POST', `/v1/leads/${id}/notes`, { body: 'not yours' }],
+      ['POST', `/v1/leads/${id}/tasks`, { body: 'not yours', dueAt: '2031-01-01T00:00:00Z' }],
     ] as const;
 
   it.each(routes('LEAD'))(
@@ -267,6 +270,14 @@ describe('tenant isolation through the API', () => {
       );
     },
   );
+
+  it("the other tenant's attempts changed nothing", async () => {
+    const lead = await api.request('GET', `/v1/leads/${leadA}`, { tenant: a });
+    expect(lead.body).toMatchObject({ displayName: 'Mine', version: 1 });
+    const timeline = (await api.request('GET', `/v1/leads/${leadA}/activities`, { tenant: a }))
+      .body as { items: { kind: string }[] };
+    expect(timeline.items.map((i) => i.kind)).toEqual(['created']);
+  });
 
   it("lists never include another tenant's leads", async () => {
     const page = (await api.request('GET', '/v1/leads?limit=200', { tenant: b })).body as {

@@ -69,7 +69,13 @@ describe('agents see only their own leads', () => {
       ownerId: agentB.userId,
       tags: ['shared-tag'],
     });
-    nobodys = await createLead<Lead>(admin, { displayName: 'Nobody', ownerId: null });
+    const unowned = await createLead<Lead>(admin, { displayName: 'Nobody' });
+    const cleared = await admin.call<Lead>('PATCH', `/v1/leads/${unowned.id}`, {
+      version: unowned.version,
+      ownerId: null,
+    });
+    expect(cleared.status, cleared.text).toBe(200);
+    nobodys = cleared.body;
     expect([mine.ownerId, theirs.ownerId, nobodys.ownerId]).toEqual([
       agentA.userId,
       agentB.userId,
@@ -174,6 +180,43 @@ describe('agents see only their own leads', () => {
       expect(await listIds(agentA)).toEqual([mine.id, nobodys.id].sort());
       expect((await agentA.call('GET', `/v1/leads/${nobodys.id}`)).status).toBe(200);
       expect(await listIds(agentB)).toEqual([theirs.id]);
+    });
+  });
+
+  describe('handing over (setting on)', () => {
+    beforeAll(() => setting(true));
+
+    it('an agent may create a lead for another member, then no longer sees it', async () => {
+      const res = await agentA.call<Lead>('POST', '/v1/leads', {
+        displayName: 'For B',
+        ownerId: agentB.userId,
+      });
+      expect(res.status, res.text).toBe(201);
+      try {
+        expect(res.body.ownerId).toBe(agentB.userId);
+        expect((await agentA.call('GET', `/v1/leads/${res.body.id}`)).status).toBe(404);
+        expect((await agentB.call('GET', `/v1/leads/${res.body.id}`)).status).toBe(200);
+      } finally {
+        expect((await admin.call('DELETE', `/v1/leads/${res.body.id}`)).status).toBe(204);
+      }
+    });
+
+    it('an agent may hand their own lead over, then no longer sees it', async () => {
+      const lead = await createLead<Lead>(agentA, { displayName: 'Hand over' });
+      try {
+        expect(lead.ownerId).toBe(agentA.userId);
+        const res = await agentA.call<Lead>('PATCH', `/v1/leads/${lead.id}`, {
+          version: lead.version,
+          ownerId: agentB.userId,
+        });
+        expect(res.status, res.text).toBe(200);
+        expect((await agentA.call('GET', `/v1/leads/${lead.id}`)).status).toBe(404);
+        expect((await agentB.call<Lead>('GET', `/v1/leads/${lead.id}`)).body.ownerId).toBe(
+          agentB.userId,
+        );
+      } finally {
+        expect((await admin.call('DELETE', `/v1/leads/${lead.id}`)).status).toBe(204);
+      }
     });
   });
 

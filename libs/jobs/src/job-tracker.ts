@@ -262,7 +262,7 @@ export class JobTracker {
       const errors = await this.db.query<ErrorRow>(Prisma.sql`
         SELECT ${ERROR_COLUMNS} FROM "JobError"
          WHERE "tenantId" = ${tenantId}::uuid AND "jobId" = ${id}::uuid
-         ORDER BY "id" LIMIT ${JOB_VIEW_ERRORS}`);
+         ORDER BY "JobError"."id" LIMIT ${JOB_VIEW_ERRORS}`);
       return toView(row, errors.map(toError));
     });
   }
@@ -282,7 +282,7 @@ export class JobTracker {
         SELECT ${ERROR_COLUMNS} FROM "JobError"
          WHERE "tenantId" = ${tenantId}::uuid AND "jobId" = ${id}::uuid
            AND "id" > ${after ?? '0'}::bigint
-         ORDER BY "id" LIMIT ${limit + 1}`);
+         ORDER BY "JobError"."id" LIMIT ${limit + 1}`);
       const items = rows.slice(0, limit);
       const last = items.at(-1);
       return {

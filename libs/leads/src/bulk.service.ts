@@ -388,6 +388,7 @@ export class BulkService {
     candidates: string[] | null,
   ): Promise<{ last: string; changed: number; more: boolean } | null> {
     try {
+      const T0 = Date.now();
       return await this.db.transaction(
         async () => {
           let ids = candidates;
@@ -399,7 +400,9 @@ export class BulkService {
           } else {
             more = ids.length === CHUNK;
           }
+          const tq = Date.now();
           const outcome = await this.processIds(ids, action);
+          if (process.env.H5_TIMING) console.log('H5 chunk', ids.length, 'select', tq - T0, 'process', Date.now() - tq);
           const last = ids.at(-1) ?? after ?? '';
           const changed = changedBefore + outcome.changed;
           await this.tracker.progress(
@@ -585,10 +588,13 @@ export class BulkService {
       await this.tags.removeFromLeads(toRemove, action.removeTags, 'body.action.set.removeTags');
     }
 
+    if (process.env.H5_TIMING) console.log('H5 updated', updated.length);
+    const tm = Date.now();
     const moves: StageMove[] = updated
       .filter((r) => r.fromStageId !== r.toStageId)
       .map((r) => ({ leadId: r.id, fromStageId: r.fromStageId, toStageId: r.toStageId }));
     await this.pipeline.recordMoves(moves);
+    if (process.env.H5_TIMING) console.log('H5 moves', Date.now() - tm);
 
     const tagsOf = new Map(tagChanges.map((c) => [c.leadId, c]));
     const activities: NewActivity[] = [];
@@ -754,7 +760,7 @@ function auditAction(action: StoredAction): Record<string, unknown> {
     ...(action.setFields === undefined && action.removeFields === undefined
       ? {}
       : {
-          fields: [...Object.keys(action.setFields ?? {}), ...(action.removeFields ?? [])],
+          fields: [...Object.keys(action.setFields ?? {}), ...(action.removeFields ?? [])].sort(),
         }),
   };
 }

@@ -3,9 +3,7 @@ import { AuditService } from '@ibhq/audit';
 import {
   currentTenant,
   decodeCursor,
-  DomainError,
   encodeCursor,
-  ErrorCode,
   isUuid,
   NotFoundError,
   ValidationError,
@@ -21,6 +19,7 @@ import {
   type DuplicateReason,
   type DuplicatesQuery,
 } from './duplicates.dto.js';
+import { leadMergedError, resolveLead } from './lead-input.js';
 import { LEAD_VIEW_COLUMNS, type LeadView } from './lead-view.js';
 
 /**
@@ -72,9 +71,8 @@ const smallGroup = (t: Prisma.Sql, where: Prisma.Sql) => Prisma.sql`(
  */
 @Injectable()
 export class DuplicatesService {
-  /** The request schemas (duplicates.dto.ts), reachable through the service's public export. */
-  static readonly listQuery = duplicatesQuery;
-  static readonly dismissBody = dismissDuplicateBody;
+  /** The request schemas (duplicates.dto.ts), reachable through the library's public entry. */
+  static readonly dto = { duplicatesQuery, dismissDuplicateBody } as const;
 
   constructor(
     private readonly db: TenantDb,
@@ -85,15 +83,23 @@ export class DuplicatesService {
   async list(query: DuplicatesQuery): Promise<Page<DuplicatePair>> {
     const { tenantId } = currentTenant();
     const t = Prisma.sql`${tenantId}::uuid`;
-    // Keys first (index-only scans of the key indexes, a handful of rows out), then
-    // the leads of each key: the work grows with the leads that share a key, not with
-    // the square of the tenant.
+    // Keys first (index-only scans of the key indexes: only keys that several leads
+    // share come out), then each key's leads by index lookups (OFFSET 0 keeps each
+    // lookup a nested loop however many keys the planner expects), then pairs within
+    // each key. The work grows with the leads that share a key, never with the square
+    // of the tenant.
+    const members = (keys: string, match: Prisma.Sql, extra = Prisma.empty) => Prisma.sql`
+      SELECT k.*, m.* FROM ${Prisma.raw(keys)} k
+       CROSS JOIN LATERAL (
+         SELECT l."id", l."displayName" AS dn ${extra} FROM "Lead" l
+          WHERE l."tenantId" = ${t} AND ${match} AND ${live('l')} OFFSET 0) m`;
     const sources = Prisma.sql`
       phone_keys AS (
         SELECT "phoneNational" AS k FROM "Lead"
          WHERE "tenantId" = ${t} AND "phoneNational" IS NOT NULL
          GROUP BY "phoneNational" HAVING count(*) BETWEEN 2 AND ${MAX_KEY_GROUP}
       ),
+      phone_members AS (${members('phone_keys', Prisma.sql`l."phoneNational" = k.k`)}),
       email_matches AS MATERIALIZED (
         SELECT u."telegramUsername" AS k FROM "Lead" u
          WHERE u."tenantId" = ${t} AND u."telegramUsername" IS NOT NULL
@@ -104,35 +110,35 @@ export class DuplicatesService {
         SELECT m.k FROM email_matches m
          WHERE ${smallGroup(t, Prisma.sql`c."emailLocal" = m.k`)}
       ),
+      email_members AS (
+        ${members(
+          'email_keys',
+          Prisma.sql`(l."telegramUsername" = k.k OR l."emailLocal" = k.k)`,
+          Prisma.sql`, l."telegramUsername" = k.k AS "isUser", l."emailLocal" = k.k AS "isEmail"`,
+        )}
+      ),
       name_keys AS (
         SELECT lower("displayName") AS name, "country" FROM "Lead"
          WHERE "tenantId" = ${t} AND "country" IS NOT NULL AND "mergedIntoId" IS NULL
          GROUP BY lower("displayName"), "country" HAVING count(*) BETWEEN 2 AND ${MAX_KEY_GROUP}
       ),
+      name_members AS (
+        ${members('name_keys', Prisma.sql`lower(l."displayName") = k.name AND l."country" = k."country"`)}
+      ),
       pairs AS (
-        SELECT a."id" AS x, b."id" AS y, a."displayName" AS xn, b."displayName" AS yn,
-               'same_national_phone' AS reason
-          FROM phone_keys k
-          JOIN "Lead" a ON a."tenantId" = ${t} AND a."phoneNational" = k.k
-          JOIN "Lead" b ON b."tenantId" = ${t} AND b."phoneNational" = k.k AND b."id" > a."id"
-         WHERE ${live('a')} AND ${live('b')}
+        SELECT a."id" AS x, b."id" AS y, a.dn AS xn, b.dn AS yn, 'same_national_phone' AS reason
+          FROM phone_members a JOIN phone_members b ON b.k = a.k AND b."id" > a."id"
         UNION ALL
         SELECT LEAST(a."id", b."id"), GREATEST(a."id", b."id"),
-               CASE WHEN a."id" < b."id" THEN a."displayName" ELSE b."displayName" END,
-               CASE WHEN a."id" < b."id" THEN b."displayName" ELSE a."displayName" END,
+               CASE WHEN a."id" < b."id" THEN a.dn ELSE b.dn END,
+               CASE WHEN a."id" < b."id" THEN b.dn ELSE a.dn END,
                'email_matches_username'
-          FROM email_keys k
-          JOIN "Lead" b ON b."tenantId" = ${t} AND b."telegramUsername" = k.k
-          JOIN "Lead" a ON a."tenantId" = ${t} AND a."emailLocal" = k.k AND a."id" <> b."id"
-         WHERE ${live('a')} AND ${live('b')}
+          FROM email_members a JOIN email_members b ON b.k = a.k AND b."id" <> a."id"
+         WHERE a."isEmail" AND b."isUser"
         UNION ALL
-        SELECT a."id", b."id", a."displayName", b."displayName", 'same_name_and_country'
-          FROM name_keys k
-          JOIN "Lead" a ON a."tenantId" = ${t} AND lower(a."displayName") = k.name
-                       AND a."country" = k."country"
-          JOIN "Lead" b ON b."tenantId" = ${t} AND lower(b."displayName") = k.name
-                       AND b."country" = k."country" AND b."id" > a."id"
-         WHERE ${live('a')} AND ${live('b')}
+        SELECT a."id", b."id", a.dn, b.dn, 'same_name_and_country'
+          FROM name_members a
+          JOIN name_members b ON b.name = a.name AND b."country" = a."country" AND b."id" > a."id"
       )`;
     return this.page(sources, query);
   }
@@ -146,7 +152,7 @@ export class DuplicatesService {
                   WHERE "tenantId" = ${t} AND "id" = ${leadId}::uuid`,
     );
     if (!lead) throw new NotFoundError('lead');
-    if (lead.mergedIntoId) throw mergedError(leadId, lead.mergedIntoId);
+    if (lead.mergedIntoId) await this.gone(leadId);
     // The same keys and group limits as `list`, looked up from one lead: its
     // candidates are exactly the pairs of the full list that contain it.
     const small = (where: Prisma.Sql) => smallGroup(t, where);
@@ -198,7 +204,7 @@ export class DuplicatesService {
       );
       if (leads.length !== 2) throw new NotFoundError('lead');
       for (const lead of leads) {
-        if (lead.mergedIntoId) throw mergedError(lead.id, lead.mergedIntoId);
+        if (lead.mergedIntoId) await this.gone(lead.id);
       }
       const inserted = await this.db.query<{ leadId: string }>(
         Prisma.sql`INSERT INTO "DuplicateDismissal" ("tenantId", "leadId", "otherLeadId", "dismissedBy")
@@ -284,6 +290,14 @@ export class DuplicatesService {
     };
   }
 
+  /** A merged lead's id: 410 naming the survivor (404 when the caller cannot see it). */
+  private async gone(leadId: string): Promise<never> {
+    const { tenantId } = currentTenant();
+    const resolved = await resolveLead(this.db, tenantId, leadId);
+    if (!resolved?.survivorId) throw new NotFoundError('lead');
+    throw leadMergedError(resolved.survivorId);
+  }
+
   private async views(ids: readonly string[]): Promise<Map<string, LeadView>> {
     if (ids.length === 0) return new Map();
     const { tenantId } = currentTenant();
@@ -299,12 +313,4 @@ export class DuplicatesService {
 function reasonsOf(found: readonly string[]): DuplicateReason[] {
   const partial = DUPLICATE_REASONS.filter((r) => r !== 'similar_name' && found.includes(r));
   return [...partial, 'similar_name'];
-}
-
-/** A merged lead (a tombstone) takes part in nothing: 409 naming its survivor. */
-export function mergedError(leadId: string, mergedIntoId: string): DomainError {
-  return new DomainError(ErrorCode.Conflict, `lead ${leadId} was merged into ${mergedIntoId}`, {
-    leadId,
-    mergedIntoId,
-  });
 }

@@ -272,7 +272,10 @@ export class ImportService {
    * imported before (same checksum), `confirm: true` (409 otherwise). Starting again
    * answers the same job.
    */
-  async start(importId: string, body: StartImportBody): Promise<{ jobId: string; importId: string }> {
+  async start(
+    importId: string,
+    body: StartImportBody,
+  ): Promise<{ jobId: string; importId: string }> {
     const { tenantId, actor } = currentTenant('ImportService.start');
     const { jobId, enqueue } = await this.db.transaction(async () => {
       const [row] = await this.db.query<ImportRow>(Prisma.sql`
@@ -417,8 +420,7 @@ export class ImportService {
     }
     const params = job.params as { importId?: unknown; actor?: { type?: unknown; id?: unknown } };
     const actor: Actor =
-      typeof params.actor?.id === 'string' &&
-      ACTOR_TYPES.has(params.actor.type as Actor['type'])
+      typeof params.actor?.id === 'string' && ACTOR_TYPES.has(params.actor.type as Actor['type'])
         ? { type: params.actor.type as Actor['type'], id: params.actor.id }
         : ctx.actor;
     try {
@@ -521,10 +523,17 @@ export class ImportService {
 
     const errors: JobErrorInput[] = [];
     const failedRows = new Set<number>();
-    const fail = (rowNumber: number, problems: readonly { field: string | null; reason: string }[]) => {
+    const fail = (
+      rowNumber: number,
+      problems: readonly { field: string | null; reason: string }[],
+    ) => {
       failedRows.add(rowNumber);
       for (const p of problems) {
-        errors.push({ rowNumber, ...(p.field === null ? {} : { field: p.field }), reason: p.reason });
+        errors.push({
+          rowNumber,
+          ...(p.field === null ? {} : { field: p.field }),
+          reason: p.reason,
+        });
       }
     };
     const valid: { rowNumber: number; lead: ImportedLead }[] = [];
@@ -677,7 +686,10 @@ export class ImportService {
                "customFields", "searchText")
        WHERE l."tenantId" = ${tenantId}::uuid AND l."id" = u."id"`);
 
-    const diffs = updates.map((u) => ({ id: u.before.id, diff: diffLead(leadStateOf(u.before), u.state) }));
+    const diffs = updates.map((u) => ({
+      id: u.before.id,
+      diff: diffLead(leadStateOf(u.before), u.state),
+    }));
     await this.addTags(diffs.map((d) => ({ leadId: d.id, names: d.diff.tagsAdded })));
     const moves: StageMove[] = diffs.flatMap(({ id, diff }) =>
       diff.stage ? [{ leadId: id, fromStageId: diff.stage.from, toStageId: diff.stage.to }] : [],
@@ -706,12 +718,15 @@ export class ImportService {
   }
 
   /** Adds tags to leads: the tags made once (TagsService), the pairs in one INSERT. */
-  private async addTags(pairs: readonly { leadId: string; names: readonly string[] }[]): Promise<void> {
+  private async addTags(
+    pairs: readonly { leadId: string; names: readonly string[] }[],
+  ): Promise<void> {
     const wanted = pairs.filter((p) => p.names.length > 0);
     if (wanted.length === 0) return;
     const { tenantId } = currentTenant('ImportService.addTags');
     const names = new Map<string, string>();
-    for (const p of wanted) for (const n of p.names) if (!names.has(n.toLowerCase())) names.set(n.toLowerCase(), n);
+    for (const p of wanted)
+      for (const n of p.names) if (!names.has(n.toLowerCase())) names.set(n.toLowerCase(), n);
     const tags = await this.tags.ensure([...names.values()], 'tags');
     const idOf = new Map(tags.map((t) => [t.name.toLowerCase(), t.id]));
     const leadIds: string[] = [];
@@ -755,7 +770,12 @@ export class ImportService {
         action: 'lead.imported',
         targetType: 'lead_import',
         targetId: setup.importId,
-        metadata: { ...result, jobId: setup.jobId, rows: row.rowCount, onExisting: setup.onExisting },
+        metadata: {
+          ...result,
+          jobId: setup.jobId,
+          rows: row.rowCount,
+          onExisting: setup.onExisting,
+        },
       });
       return result;
     });

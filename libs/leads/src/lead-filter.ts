@@ -211,6 +211,18 @@ export function escapeLike(text: string): string {
 }
 
 /**
+ * The query and its other common Latin spellings of Russian names (Aleksandr and
+ * Alexander, Maksim and Maxim): trigram similarity alone rates such pairs barely
+ * above the threshold.
+ */
+function spellings(text: string): string[] {
+  const out = new Set([text]);
+  if (text.includes('ks')) out.add(text.replaceAll('ks', 'x'));
+  if (text.includes('x')) out.add(text.replaceAll('x', 'ks'));
+  return [...out];
+}
+
+/**
  * Free text: a substring of the search text (name, username, phone, e-mail), a
  * misspelled word of it (trigram word similarity), the digits of a phone however
  * they are written, or a note's words (full text) or part of one. The matching ids
@@ -218,13 +230,20 @@ export function escapeLike(text: string): string {
  * LeadActivity.body, full text on notes), not by testing every lead.
  */
 function freeTextSql(q: string, tenant: Prisma.Sql): Prisma.Sql {
-  const text = q.trim().toLowerCase();
+  // "@username" is how people write a Telegram username; the search text has it bare.
+  const text = q
+    .trim()
+    .toLowerCase()
+    .replace(/^@(?=\S)/, '');
   const pattern = `%${escapeLike(text)}%`;
   const onLead: Prisma.Sql[] = [Prisma.sql`s."searchText" ILIKE ${pattern}`];
-  if (text.replace(/\s/g, '').length >= FUZZY_MIN_LENGTH) {
-    onLead.push(Prisma.sql`${text} <% s."searchText"`);
+  const phoneLike = /^[0-9+\s().-]+$/.test(text);
+  if (!phoneLike && text.replace(/\s/g, '').length >= FUZZY_MIN_LENGTH) {
+    for (const variant of spellings(text)) {
+      onLead.push(Prisma.sql`${variant} <% s."searchText"`);
+    }
   }
-  if (/^[0-9+\s().-]+$/.test(text)) {
+  if (phoneLike) {
     // "+44 7911 123456", "07911-123-456", "0044 7911...": the national digits, which the
     // E.164 phone in the search text contains.
     const digits = text

@@ -2,7 +2,6 @@ import { Injectable } from '@nestjs/common';
 import { AuditService } from '@ibhq/audit';
 import { currentTenant, DomainError, ErrorCode } from '@ibhq/core';
 import { Prisma, TenantDb } from '@ibhq/db';
-import { mergedError } from './duplicates.service.js';
 import { MERGE_FIELDS, mergeBody, type MergeBody, type MergeField } from './duplicates.dto.js';
 import { searchTextOf } from './identity.js';
 import { LEAD_VIEW_COLUMNS, type LeadView } from './lead-view.js';
@@ -98,6 +97,14 @@ export function planMerge(
   };
 }
 
+/** A lead that was merged already takes part in no other merge: 409 naming its survivor. */
+export function mergedError(leadId: string, mergedIntoId: string): DomainError {
+  return new DomainError(ErrorCode.Conflict, `lead ${leadId} was merged into ${mergedIntoId}`, {
+    leadId,
+    mergedIntoId,
+  });
+}
+
 /**
  * Merges leads into a survivor, in one transaction: the survivor takes the chosen
  * values and every row that pointed at the merged leads; the merged leads stay as
@@ -105,8 +112,8 @@ export function planMerge(
  */
 @Injectable()
 export class MergeService {
-  /** The request schema (duplicates.dto.ts), reachable through the service's public export. */
-  static readonly body = mergeBody;
+  /** The request schema (duplicates.dto.ts), reachable through the library's public entry. */
+  static readonly dto = { mergeBody } as const;
 
   constructor(
     private readonly db: TenantDb,

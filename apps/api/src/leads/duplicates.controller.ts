@@ -5,9 +5,11 @@ import { DuplicatesService, leadIdParam, MergeService, type LeadView } from '@ib
 import { Requires } from '../http/access.decorators.js';
 import { ZBody, ZParam, ZQuery } from '../http/zod-params.js';
 
-type DuplicatesQuery = z.infer<typeof DuplicatesService.listQuery>;
-type DismissBody = z.infer<typeof DuplicatesService.dismissBody>;
-type MergeBody = z.infer<typeof MergeService.body>;
+const { duplicatesQuery, dismissDuplicateBody } = DuplicatesService.dto;
+const { mergeBody } = MergeService.dto;
+type DuplicatesQuery = z.infer<typeof duplicatesQuery>;
+type DismissBody = z.infer<typeof dismissDuplicateBody>;
+type MergeBody = z.infer<typeof mergeBody>;
 type DuplicatesPage = ReturnType<DuplicatesService['list']>;
 
 /** Likely duplicates (pairs with reasons and a score), dismissing a pair, and merging. */
@@ -22,7 +24,7 @@ export class DuplicatesController {
   /** Candidate pairs of the tenant, best first (keyset pages). */
   @Get('duplicates')
   @Requires('leads:read')
-  list(@ZQuery(DuplicatesService.listQuery) query: DuplicatesQuery): DuplicatesPage {
+  list(@ZQuery(duplicatesQuery) query: DuplicatesQuery): DuplicatesPage {
     return this.duplicates.list(query);
   }
 
@@ -30,7 +32,7 @@ export class DuplicatesController {
   @Post('duplicates/dismiss')
   @Requires('leads:write')
   @HttpCode(204)
-  async dismiss(@ZBody(DuplicatesService.dismissBody) body: DismissBody): Promise<void> {
+  async dismiss(@ZBody(dismissDuplicateBody) body: DismissBody): Promise<void> {
     await this.duplicates.dismiss(body);
   }
 
@@ -38,7 +40,7 @@ export class DuplicatesController {
   @Post('merge')
   @Requires('leads:write')
   @HttpCode(200)
-  merge(@ZBody(MergeService.body) body: MergeBody): Promise<LeadView> {
+  merge(@ZBody(mergeBody) body: MergeBody): Promise<LeadView> {
     return this.merges.merge(body);
   }
 
@@ -47,7 +49,7 @@ export class DuplicatesController {
   @Requires('leads:read')
   forLead(
     @ZParam('id', leadIdParam) id: string,
-    @ZQuery(DuplicatesService.listQuery) query: DuplicatesQuery,
+    @ZQuery(duplicatesQuery) query: DuplicatesQuery,
   ): DuplicatesPage {
     return this.duplicates.forLead(id, query);
   }

@@ -99,6 +99,11 @@ export const configSchema = z
     BODY_LIMIT_BYTES: int(1024, 100 * 1024 * 1024)
       .default(1024 * 1024)
       .describe('Largest accepted request body, in bytes.'),
+    IMPORT_MAX_BYTES: int(1024, 2 * 1024 * 1024 * 1024)
+      .default(200 * 1024 * 1024)
+      .describe(
+        'Largest CSV file a lead import accepts, in bytes (the upload is streamed, not held in memory).',
+      ),
     TRUST_PROXY: bool
       .default(false)
       .describe('Trust X-Forwarded-* headers (set when behind Caddy or another proxy).'),

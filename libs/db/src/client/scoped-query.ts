@@ -78,6 +78,8 @@ export interface CopySessionOptions {
 export interface CopyToStreamOptions extends CopySessionOptions {
   /** highWaterMark of the returned stream, in bytes (default Node's 64 KiB). */
   readonly highWaterMark?: number;
+  /** Runs on the COPY's connection, in its transaction, before the COPY. */
+  readonly before?: (query: ScopedQuery) => Promise<void>;
 }
 
 export interface CopyFromHooks extends CopySessionOptions {
@@ -213,6 +215,7 @@ export function copyToWithSettings(
     try {
       if (gone()) return;
       await client.query(begin);
+      if (options.before) await options.before(scopedQueryOn(client));
       if (gone()) throw new ConsumerGoneError();
       const copy = client.query(copyTo(copyText));
       copy.on('error', ignore); // errors after a destroy land here, not as a crash

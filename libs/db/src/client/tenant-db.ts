@@ -46,6 +46,12 @@ export interface CopyToOptions {
   readonly highWaterMark?: number;
   /** statement_timeout of the COPY's transaction in ms; default 0 (none). */
   readonly statementTimeoutMs?: number;
+  /**
+   * Runs on the COPY's connection, in its transaction, before the COPY (e.g.
+   * transaction-local settings such as LEAD_SEARCH_SETTINGS_SQL). Like copyFrom's
+   * hooks, `db.query` / `db.rawTransaction` inside it join that transaction.
+   */
+  readonly before?: (query: ScopedQuery) => Promise<void>;
 }
 
 /**
@@ -215,28 +221,7 @@ export class TenantDb {
   ): Promise<number> {
     const ctx = currentTenant('TenantDb.copyFrom');
     this.refuseOpenTransaction('copyFrom');
-    const inCopy = <A extends unknown[]>(
-      hook: ((query: ScopedQuery, ...rest: A) => Promise<void>) | undefined,
-    ) =>
-      hook &&
-      (async (query: ScopedQuery, ...rest: A): Promise<void> => {
-        const open: OpenCopy = {
-          tenantId: ctx.tenantId,
-          leadOwnerScope: ctx.leadOwnerScope,
-          query: <T extends object>(s: Prisma.Sql) => {
-            if (!open.open) {
-              return Promise.reject(new Error('TenantDb: the COPY transaction is over'));
-            }
-            return query<T>(s);
-          },
-          open: true,
-        };
-        try {
-          await openCopy.run(open, () => hook(open.query, ...rest));
-        } finally {
-          open.open = false;
-        }
-      });
+    const inCopy = copyHook(ctx);
     return withDatabaseErrors(() =>
       copyFromWithSettings(this.pool, scopeOf(ctx), copySql, source, {
         ...(options.statementTimeoutMs === undefined
@@ -279,6 +264,7 @@ export class TenantDb {
         ...(options.statementTimeoutMs === undefined
           ? {}
           : { statementTimeoutMs: options.statementTimeoutMs }),
+        ...(options.before ? { before: copyHook(ctx)(options.before) } : {}),
       },
     );
   }
@@ -343,6 +329,32 @@ export class TenantDb {
     }
     return Object.freeze(ops);
   }
+}
+
+/**
+ * A COPY hook run so that `db.query` / `db.rawTransaction` called inside it join the
+ * COPY's transaction (openCopy), and that stops working once the hook has returned.
+ */
+function copyHook(ctx: TenantContext) {
+  return <A extends unknown[]>(hook: (query: ScopedQuery, ...rest: A) => Promise<void>) =>
+    async (query: ScopedQuery, ...rest: A): Promise<void> => {
+      const open: OpenCopy = {
+        tenantId: ctx.tenantId,
+        leadOwnerScope: ctx.leadOwnerScope,
+        query: <T extends object>(s: Prisma.Sql) => {
+          if (!open.open) {
+            return Promise.reject(new Error('TenantDb: the COPY transaction is over'));
+          }
+          return query<T>(s);
+        },
+        open: true,
+      };
+      try {
+        await openCopy.run(open, () => hook(open.query, ...rest));
+      } finally {
+        open.open = false;
+      }
+    };
 }
 
 /** The row-level security settings of a tenant context. */

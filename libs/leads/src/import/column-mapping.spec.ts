@@ -81,15 +81,15 @@ describe('suggestMapping', () => {
   });
 
   it('matches custom fields by key or label, and suggests each field once', () => {
-    expect(suggestMapping(['Budget (USD)', 'broker', 'name', 'Full name', 'cf.nope'], DEFS)).toEqual(
-      {
-        'Budget (USD)': 'cf.budget',
-        broker: 'cf.broker',
-        name: 'displayName',
-        'Full name': null,
-        'cf.nope': null,
-      },
-    );
+    expect(
+      suggestMapping(['Budget (USD)', 'broker', 'name', 'Full name', 'cf.nope'], DEFS),
+    ).toEqual({
+      'Budget (USD)': 'cf.budget',
+      broker: 'cf.broker',
+      name: 'displayName',
+      'Full name': null,
+      'cf.nope': null,
+    });
   });
 
   it('knows when nothing in a header is a lead field', () => {
@@ -119,12 +119,12 @@ describe('resolveMapping', () => {
   });
 
   it('refuses unknown columns and fields, naming the column', () => {
-    expect(
-      problems(() => resolveMapping(header, DEFS, { Missing: 'phone', Notes: 'notes' })),
-    ).toEqual([
-      { field: 'body.mapping.Missing', message: 'is not a column of the file' },
-      { field: 'body.mapping.Notes', message: expect.stringMatching(/"notes" is not a lead field/) },
-    ]);
+    const found = problems(() =>
+      resolveMapping(header, DEFS, { Missing: 'phone', Notes: 'notes' }),
+    );
+    expect(found.map((p) => p.field)).toEqual(['body.mapping.Missing', 'body.mapping.Notes']);
+    expect(found[0]?.message).toBe('is not a column of the file');
+    expect(found[1]?.message).toMatch(/"notes" is not a lead field/);
     expect(problems(() => resolveMapping(header, DEFS, { Notes: 'cf.unknown' }))[0]?.field).toBe(
       'body.mapping.Notes',
     );
@@ -140,10 +140,10 @@ describe('resolveMapping', () => {
   });
 
   it('refuses a mapping that imports nothing', () => {
-    expect(
-      problems(() =>
-        resolveMapping(header, DEFS, { Name: null, Mobile: null, 'Budget (USD)': null }),
-      ),
-    ).toEqual([{ field: 'body.mapping', message: expect.stringMatching(/maps no column/) }]);
+    const found = problems(() =>
+      resolveMapping(header, DEFS, { Name: null, Mobile: null, 'Budget (USD)': null }),
+    );
+    expect(found.map((p) => p.field)).toEqual(['body.mapping']);
+    expect(found[0]?.message).toMatch(/maps no column/);
   });
 });

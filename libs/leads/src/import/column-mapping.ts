@@ -88,7 +88,7 @@ export function suggestMapping(
   header: readonly string[],
   definitions: readonly CustomFieldDefinition[],
 ): ColumnMapping {
-  return Object.fromEntries(suggested(header, definitions)) as ColumnMapping;
+  return Object.fromEntries<ImportField | null>(suggested(header, definitions));
 }
 
 /** The suggestion as a Map (column names can be anything, `__proto__` included). */
@@ -188,7 +188,7 @@ export function resolveMapping(
     ]);
   }
   return {
-    mapping: Object.fromEntries(mapping) as ColumnMapping,
+    mapping: Object.fromEntries<ImportField | null>(mapping),
     columns: header.map((c) => (c === '' ? null : (mapping.get(c) ?? null))),
   };
 }

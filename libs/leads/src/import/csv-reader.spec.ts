@@ -114,13 +114,18 @@ describe('openCsv', () => {
   });
 
   it('refuses what is not CSV text, naming the body', async () => {
-    expect(await problem('')).toMatchObject({ code: 'VALIDATION_FAILED', message: 'body: the file is empty' });
+    expect(await problem('')).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      message: 'body: the file is empty',
+    });
     expect(await problem('\uFEFF \r\n')).toMatchObject({ message: 'body: the file is empty' });
     expect((await problem('a,b\n1\u00002\n')).message).toMatch(/NUL bytes/);
-    expect((await problem(Buffer.from([0x61, 0x2c, 0x62, 0x0a, 0xc3, 0x28, 0x0a]))).message).toMatch(
+    expect(
+      (await problem(Buffer.from([0x61, 0x2c, 0x62, 0x0a, 0xc3, 0x28, 0x0a]))).message,
+    ).toMatch(/not UTF-8/);
+    expect((await problem(Buffer.from([0x61, 0x0a, 0x62, 0xe2, 0x82]))).message).toMatch(
       /not UTF-8/,
     );
-    expect((await problem(Buffer.from([0x61, 0x0a, 0x62, 0xe2, 0x82]))).message).toMatch(/not UTF-8/);
     expect((await problem('a,b\n"open,2\n3,4\n')).message).toMatch(/never closed/);
     expect((await problem('a,a\n1,2\n')).message).toMatch(/names the column "a" twice/);
     expect((await problem(`${'x'.repeat(300)},b\n1,2\n`)).message).toMatch(/longer than 200/);

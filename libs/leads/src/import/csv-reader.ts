@@ -272,7 +272,9 @@ export async function openCsv(
 
 function checkHeader(header: readonly string[], limits: CsvLimits): void {
   if (header.length > limits.maxColumns) {
-    throw bad(`the header has ${String(header.length)} columns; at most ${String(limits.maxColumns)}`);
+    throw bad(
+      `the header has ${String(header.length)} columns; at most ${String(limits.maxColumns)}`,
+    );
   }
   const seen = new Set<string>();
   for (const name of header) {

@@ -103,7 +103,18 @@ describe('validateRow', () => {
 
   it('reports every bad field of a row, by field', () => {
     const result = validateRow(
-      ['x'.repeat(201), 'a', '12345', 'not-an-email', 'XX', 'Old funnel', 'who@example.com', '', 'lots', 'stocks'],
+      [
+        'x'.repeat(201),
+        'a',
+        '12345',
+        'not-an-email',
+        'XX',
+        'Old funnel',
+        'who@example.com',
+        '',
+        'lots',
+        'stocks',
+      ],
       COLUMNS,
       ctx,
     );
@@ -147,8 +158,15 @@ describe('validateRow', () => {
     expect(unescapeFormula("'@me")).toBe('@me');
     expect(unescapeFormula("'plain")).toBe("'plain");
     expect(unescapeFormula('=x')).toBe('=x');
-    const result = validateRow(["'=SUM(A1)", '', "'+447911123456", '', '', '', '', '', '', ''], COLUMNS, ctx);
-    expect(result).toMatchObject({ ok: true, lead: { displayName: '=SUM(A1)', phone: '+447911123456' } });
+    const result = validateRow(
+      ["'=SUM(A1)", '', "'+447911123456", '', '', '', '', '', '', ''],
+      COLUMNS,
+      ctx,
+    );
+    expect(result).toMatchObject({
+      ok: true,
+      lead: { displayName: '=SUM(A1)', phone: '+447911123456' },
+    });
   });
 });
 
@@ -170,9 +188,10 @@ describe('completeForCreate', () => {
       ...ctx,
       definitions: [{ ...definitions[0]!, required: true }],
     };
-    expect(
-      completeForCreate({ displayName: 'A', tags: [], customFields: {} }, strict),
-    ).toEqual({ ok: false, problems: [{ field: 'cf.budget', reason: 'is required' }] });
+    expect(completeForCreate({ displayName: 'A', tags: [], customFields: {} }, strict)).toEqual({
+      ok: false,
+      problems: [{ field: 'cf.budget', reason: 'is required' }],
+    });
   });
 });
 

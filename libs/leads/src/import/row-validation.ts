@@ -209,12 +209,11 @@ export function validateRow(
   }
   if (Object.keys(custom).length > 0) {
     try {
-      lead.customFields = applyCustomFieldValues(
-        ctx.definitions,
-        {},
-        custom,
-        { field: 'cf', complete: false, fromText: true },
-      );
+      lead.customFields = applyCustomFieldValues(ctx.definitions, {}, custom, {
+        field: 'cf',
+        complete: false,
+        fromText: true,
+      });
     } catch (e) {
       problems.push(...problemsOf(e, (f) => f));
     }
@@ -249,9 +248,10 @@ export function completeForCreate(lead: ImportedLead, ctx: ImportContext): RowRe
 }
 
 /** The identities a row gives, each as a key unique across kinds (`p:+44...`). */
-export function identityKeys(
-  lead: ImportedLead,
-): { readonly field: 'telegramUserId' | 'telegramUsername' | 'phone' | 'email'; readonly key: string }[] {
+export function identityKeys(lead: ImportedLead): {
+  readonly field: 'telegramUserId' | 'telegramUsername' | 'phone' | 'email';
+  readonly key: string;
+}[] {
   const keys: {
     field: 'telegramUserId' | 'telegramUsername' | 'phone' | 'email';
     key: string;
