@@ -153,7 +153,7 @@ describe('CSV import (upload, start, job, report)', () => {
     expect(view.errorReportUrl).toBe(`/v1/jobs/${String(view.jobId)}/errors.csv`);
     const res = await caller.call('GET', String(view.errorReportUrl));
     expect(res.status, res.text).toBe(200);
-    return parse<string[]>(res.text);
+    return parse(res.text);
   }
 
   async function leadIdBy(tenantId: string, where: string, value: string): Promise<string> {

@@ -43,7 +43,8 @@ interface Problem {
   error: {
     code: string;
     message: string;
-    details?: { fields?: { field: string; message: string }[]; leads?: number };
+    fields?: { field: string; message: string }[];
+    details?: { leads?: number };
   };
 }
 
@@ -58,8 +59,7 @@ const FUNNEL = [
   ['Lost', 'lost'],
 ];
 
-const fieldsOf = (body: unknown) =>
-  ((body as Problem).error.details?.fields ?? []).map((f) => f.field);
+const fieldsOf = (body: unknown) => ((body as Problem).error.fields ?? []).map((f) => f.field);
 
 async function stagesOf(caller: CrmCaller, includeArchived = false): Promise<Stage[]> {
   const res = await caller.call<{ items: Stage[] }>(
@@ -261,7 +261,7 @@ describe('pipeline: stages, moves and time in stage', () => {
       const audited = await auditActions(owner, 'stage.reordered');
       expect(audited).toContainEqual({
         action: 'stage.reordered',
-        id: undefined,
+        id: null,
         metadata: { count: ids.length, order: reversed },
       });
     });

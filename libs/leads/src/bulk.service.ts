@@ -388,7 +388,6 @@ export class BulkService {
     candidates: string[] | null,
   ): Promise<{ last: string; changed: number; more: boolean } | null> {
     try {
-      const T0 = Date.now();
       return await this.db.transaction(
         async () => {
           let ids = candidates;
@@ -400,9 +399,8 @@ export class BulkService {
           } else {
             more = ids.length === CHUNK;
           }
-          const tq = Date.now();
-          const outcome = await this.processIds(ids, action);
-          if (process.env.H5_TIMING) console.log('H5 chunk', ids.length, 'select', tq - T0, 'process', Date.now() - tq);
+          // A filter's matches were just locked by nextMatches (and are never merged).
+          const outcome = await this.processIds(ids, action, candidates === null);
           const last = ids.at(-1) ?? after ?? '';
           const changed = changedBefore + outcome.changed;
           await this.tracker.progress(
@@ -492,7 +490,12 @@ export class BulkService {
    * reports the others (missing, another tenant's, not the agent's, merged) as
    * failed, and changes the rest set-based.
    */
-  private async processIds(ids: readonly string[], action: StoredAction): Promise<ChunkOutcome> {
+  private async processIds(
+    ids: readonly string[],
+    action: StoredAction,
+    lockedMatches = false,
+  ): Promise<ChunkOutcome> {
+    if (lockedMatches) return this.apply(ids, action, []);
     const { tenantId } = currentTenant();
     const found = await this.db.query<{ id: string; mergedIntoId: string | null }>(Prisma.sql`
       SELECT "id"::text AS "id", "mergedIntoId"::text AS "mergedIntoId" FROM "Lead"
@@ -509,6 +512,15 @@ export class BulkService {
         errors.push({ leadId: id, reason: `lead was merged into lead ${row.mergedIntoId}` });
       } else live.push(id);
     }
+    return this.apply(live, action, errors);
+  }
+
+  /** The action on visible, locked leads; `errors` are the target's failures so far. */
+  private async apply(
+    live: readonly string[],
+    action: StoredAction,
+    errors: JobErrorInput[],
+  ): Promise<ChunkOutcome> {
     if (live.length === 0) return { done: 0, changed: 0, errors };
     const changed =
       action.type === 'delete'
@@ -588,13 +600,10 @@ export class BulkService {
       await this.tags.removeFromLeads(toRemove, action.removeTags, 'body.action.set.removeTags');
     }
 
-    if (process.env.H5_TIMING) console.log('H5 updated', updated.length);
-    const tm = Date.now();
     const moves: StageMove[] = updated
       .filter((r) => r.fromStageId !== r.toStageId)
       .map((r) => ({ leadId: r.id, fromStageId: r.fromStageId, toStageId: r.toStageId }));
     await this.pipeline.recordMoves(moves);
-    if (process.env.H5_TIMING) console.log('H5 moves', Date.now() - tm);
 
     const tagsOf = new Map(tagChanges.map((c) => [c.leadId, c]));
     const activities: NewActivity[] = [];

@@ -89,6 +89,7 @@ describe('applyCustomFieldValues (JSON values)', () => {
     ['note', 42, 'must be text'],
     ['note', 'x'.repeat(2001), 'at most 2000'],
     ['note', 'a\u0000b', 'NUL'],
+    ['note', 'a\ud800b', 'Unicode'],
     ['deposit', '12', 'must be a number'],
     ['deposit', Number.NaN, 'must be a number'],
     ['deposit', Number.POSITIVE_INFINITY, 'must be a number'],

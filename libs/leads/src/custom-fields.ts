@@ -129,11 +129,15 @@ function parseText(definition: CustomFieldDefinition, raw: unknown): Parsed {
   }
 }
 
+/** jsonb refuses a lone UTF-16 surrogate (JSON.stringify writes it as \\ud800). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function text(raw: string): Parsed {
   const value = raw.trim();
   if (value.length > CUSTOM_TEXT_MAX) return bad(`must be at most ${CUSTOM_TEXT_MAX} characters`);
   // PostgreSQL's jsonb cannot hold U+0000.
   if (value.includes('\u0000')) return bad('must not contain NUL characters');
+  if (LONE_SURROGATE.test(value)) return bad('must be valid Unicode text (a lone surrogate)');
   return ok(value === '' ? NONE : value);
 }
 

@@ -52,6 +52,9 @@ export function normaliseEmail(input: string): Normalised<{ email: string; local
   return ok({ email, local: email.slice(0, email.lastIndexOf('@')) });
 }
 
+/** `00` (or `(00`) opening a phone number: the international prefix. */
+const INTERNATIONAL_00 = /^(\(?\s*)00\s*/;
+
 /**
  * E.164 (`+447911123456`), from any common way of writing a number. A number
  * without an international prefix needs `defaultCountry` (the lead's country).
@@ -68,7 +71,12 @@ export function normalisePhone(
     defaultCountry && /^[A-Z]{2}$/.test(defaultCountry)
       ? (defaultCountry as CountryCode)
       : undefined;
-  const parsed = parsePhoneNumberFromString(text, country);
+  let parsed = parsePhoneNumberFromString(text, country);
+  if (!parsed?.isValid() && INTERNATIONAL_00.test(text)) {
+    // `00` is the international prefix of most countries: without a default country
+    // (or with one whose prefix differs, like the US's 011) read it as `+`.
+    parsed = parsePhoneNumberFromString(text.replace(INTERNATIONAL_00, '$1+'));
+  }
   if (!parsed?.isValid()) {
     return bad(
       country || text.startsWith('+') || text.startsWith('00')
@@ -79,10 +87,27 @@ export function normalisePhone(
   return ok({ e164: parsed.number, national: parsed.nationalNumber });
 }
 
-/** ISO 3166-1 alpha-2, upper case. */
+/**
+ * Two-letter codes Intl knows that are not countries (groupings, unknown, pseudo
+ * locales) or that ISO withdrew (their successors have codes of their own).
+ */
+const NOT_COUNTRIES = new Set([
+  ...['EU', 'EZ', 'UN', 'ZZ', 'QO', 'XA', 'XB'],
+  ...['AN', 'BU', 'CS', 'DD', 'FX', 'NT', 'SU', 'TP', 'YU', 'ZR'],
+]);
+/** Common spellings of a country that ISO writes otherwise. */
+const COUNTRY_ALIASES: Readonly<Record<string, string>> = { UK: 'GB' };
+
+/** ISO 3166-1 alpha-2, upper case (`uk` is read as GB). */
 export function normaliseCountry(input: string): Normalised<string> {
-  const code = input.trim().toUpperCase();
-  if (!/^[A-Z]{2}$/.test(code) || !regionNames.of(code) || regionNames.of(code) === code) {
+  const typed = input.trim().toUpperCase();
+  const code = COUNTRY_ALIASES[typed] ?? typed;
+  if (
+    !/^[A-Z]{2}$/.test(code) ||
+    NOT_COUNTRIES.has(code) ||
+    !regionNames.of(code) ||
+    regionNames.of(code) === code
+  ) {
     return bad('must be an ISO 3166-1 alpha-2 country code, like GB');
   }
   return ok(code);

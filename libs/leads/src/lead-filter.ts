@@ -64,10 +64,11 @@ export type LeadFilter = z.infer<typeof leadFilter>;
 
 /**
  * The least `word_similarity` between the query and a lead's search text for a
- * misspelled word to match ("Aleksandr" finds "Alexander" at about 0.31). pg_trgm's
- * default (0.6) only forgives one letter in a long word.
+ * misspelled word to match: "Petorv" finds "Petrov" (0.43), "Jonh Smith" finds
+ * "John Smith" (0.73). pg_trgm's default (0.6) forgives too little; 0.3 lets every
+ * name sharing two first letters match a short query ("Maxim" and "Maria", 0.33).
  */
-export const LEAD_SEARCH_WORD_SIMILARITY = 0.3;
+export const LEAD_SEARCH_WORD_SIMILARITY = 0.4;
 
 /**
  * Run this first in the transaction of any statement that uses `leadFilterSql` with

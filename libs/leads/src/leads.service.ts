@@ -448,9 +448,7 @@ export class LeadsService {
 
     // Identities taken by another lead.
     const taken = await this.matchIdentities(
-      Object.fromEntries(
-        IDENTITIES.filter((i) => changed.includes(i)).map((i) => [i, next[i]]),
-      ),
+      Object.fromEntries(IDENTITIES.filter((i) => changed.includes(i)).map((i) => [i, next[i]])),
       row.id,
     );
     if (taken.length > 0) throw identityConflict(taken);

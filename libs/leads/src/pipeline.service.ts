@@ -29,6 +29,7 @@ import {
   updateStageBody,
   type UpdateStageBody,
 } from './pipeline.dto.js';
+import { resolveLead } from './lead-input.js';
 import { TimelineService } from './timeline.service.js';
 
 export interface StageView {
@@ -362,7 +363,9 @@ export class PipelineService {
       ? (decodeCursor(query.cursor, ['date', 'string']) as [Date, string])
       : null;
     return this.db.transaction(async () => {
-      const resolved = await this.resolveLead(leadId);
+      const lead = await resolveLead(this.db, tenantId, leadId);
+      if (!lead) throw new NotFoundError('lead');
+      const resolved = lead.survivorId ?? lead.id;
       const rows = await this.db.query<SpanRow>(
         Prisma.sql`
           WITH the_lead AS (
@@ -594,22 +597,6 @@ export class PipelineService {
                   WHERE "tenantId" = ${tenantId}::uuid AND "stageId" = ${stageId}::uuid`,
     );
     return row?.n ?? 0;
-  }
-
-  /** The lead, or the survivor a merged lead redirects to (chains followed). */
-  private async resolveLead(leadId: string): Promise<string> {
-    const { tenantId } = currentTenant();
-    let id = leadId;
-    for (let hops = 0; hops < 16; hops++) {
-      const [lead] = await this.db.query<{ id: string; mergedIntoId: string | null }>(
-        Prisma.sql`SELECT "id", "mergedIntoId" FROM "Lead"
-                    WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${id}::uuid`,
-      );
-      if (!lead) break;
-      if (!lead.mergedIntoId) return lead.id;
-      id = lead.mergedIntoId;
-    }
-    throw new NotFoundError('lead');
   }
 }
 

@@ -197,28 +197,36 @@ export class TagsService {
     const wanted = normaliseTagNames(names, field);
     if (wanted.length === 0) return [];
     const { tenantId } = currentTenant('TagsService.ensure');
-    const rows = await this.db.query<TagRef>(Prisma.sql`
-      WITH created AS (
-        INSERT INTO "Tag" ("tenantId", "id", "name")
-        SELECT ${tenantId}::uuid, ibhq_uuidv7(), n::citext FROM unnest(${wanted}::text[]) AS n
-        ON CONFLICT ("tenantId", "name") DO NOTHING
-        RETURNING "id", "name"::text AS "name")
-      SELECT "id", "name" FROM created
-      UNION ALL
-      SELECT "id", "name"::text FROM "Tag"
-       WHERE "tenantId" = ${tenantId}::uuid AND "name" = ANY(${wanted}::citext[])`);
-    const found = byName(rows);
-    if (found.size < wanted.length) {
-      // A concurrent transaction created one of them after this statement's snapshot:
-      // it is committed now (ON CONFLICT waited for it), so a new statement sees it.
-      const late = await this.db.query<TagRef>(Prisma.sql`
-        SELECT "id", "name"::text AS "name" FROM "Tag"
-         WHERE "tenantId" = ${tenantId}::uuid AND "name" = ANY(${wanted}::citext[])`);
-      for (const [k, v] of byName(late)) found.set(k, v);
-    }
+    // Each input name with its tag, matched by the database's own (citext) comparison.
+    const find = (names: readonly string[], create: boolean) =>
+      this.db.query<{ input: string; id: string | null; name: string | null }>(Prisma.sql`
+        WITH input AS (
+          SELECT u.n, u.ord FROM unnest(${names}::text[]) WITH ORDINALITY AS u(n, ord)),
+        created AS (
+          INSERT INTO "Tag" ("tenantId", "id", "name")
+          SELECT ${tenantId}::uuid, ibhq_uuidv7(), i.n::citext FROM input i WHERE ${create}::boolean
+          ON CONFLICT ("tenantId", "name") DO NOTHING
+          RETURNING "id", "name")
+        SELECT i.n AS "input", COALESCE(c."id", t."id") AS "id",
+               COALESCE(c."name", t."name")::text AS "name"
+          FROM input i
+          LEFT JOIN created c ON c."name" = i.n::citext
+          LEFT JOIN "Tag" t ON t."tenantId" = ${tenantId}::uuid AND t."name" = i.n::citext
+         ORDER BY i.ord`);
+    const rows = await find(wanted, true);
+    const missing = rows.filter((r) => r.id === null).map((r) => r.input);
+    // A concurrent transaction created one of them after this statement's snapshot: it
+    // is committed now (ON CONFLICT waited for it), so a new statement sees it.
+    const late = missing.length > 0 ? await find(missing, false) : [];
+    const byInput = new Map(
+      [...rows, ...late].filter((r) => r.id !== null).map((r) => [r.input, r]),
+    );
+    const seen = new Set<string>();
     return wanted.flatMap((n) => {
-      const tag = found.get(n.toLowerCase());
-      return tag ? [tag] : [];
+      const tag = byInput.get(n);
+      if (!tag || seen.has(tag.id)) return [];
+      seen.add(tag.id);
+      return [{ id: tag.id, name: tag.name }];
     });
   }
 
@@ -318,7 +326,3 @@ const TAG_COLUMNS = Prisma.raw(`t."id", t."name"::text AS "name", t."color", t."
      JOIN "Lead" l ON l."tenantId" = lt."tenantId" AND l."id" = lt."leadId"
     WHERE lt."tenantId" = t."tenantId" AND lt."tagId" = t."id" AND l."mergedIntoId" IS NULL
   ) AS "leadCount"`);
-
-function byName(rows: readonly TagRef[]): Map<string, TagRef> {
-  return new Map(rows.map((r) => [r.name.toLowerCase(), r]));
-}
