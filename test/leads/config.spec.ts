@@ -147,6 +147,22 @@ describe('CRM configuration: tags, custom fields, assignment', () => {
       expect(results.map((r) => r.status).sort()).toEqual([201, 409, 409, 409, 409, 409]);
     });
 
+    it('concurrent leads naming one new tag (in any case) share a single tag', async () => {
+      const leads = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          createLead<Lead>(agent, {
+            displayName: `Concurrent tag ${i}`,
+            tags: [i % 2 ? 'Brand new' : 'BRAND NEW', 'brand new'],
+          }),
+        ),
+      );
+      for (const lead of leads) expect(lead.tags).toHaveLength(1);
+      const tags = (await admin.call<Page<Tag>>('GET', '/v1/tags?limit=500')).body.items;
+      const brandNew = tags.filter((t) => t.name.toLowerCase() === 'brand new');
+      expect(brandNew).toHaveLength(1);
+      expect(brandNew[0]?.leadCount).toBe(8);
+    });
+
     it('pages by name with an opaque cursor', async () => {
       const t = await crmTenant(api, 'Tag pages');
       for (const name of ['delta', 'Alpha', 'charlie', 'Bravo', 'echo']) {

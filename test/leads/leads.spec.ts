@@ -49,9 +49,10 @@ interface ErrorReply {
   };
 }
 
+const errorOf = (res: Reply) => (res.body as ErrorReply).error;
 const show = (res: Reply) => `${String(res.status)} ${res.text.slice(0, 400)}`;
-const fieldsOf = (res: Reply) => ((res.body as ErrorReply).error.fields ?? []).map((f) => f.field);
-const detailsOf = (res: Reply) => (res.body as ErrorReply).error.details ?? {};
+const fieldsOf = (res: Reply) => (errorOf(res).fields ?? []).map((f) => f.field);
+const detailsOf = (res: Reply) => errorOf(res).details ?? {};
 
 /** Unique identity values per test run (the tenant is shared by the tests of a file). */
 let serial = 0;
@@ -282,7 +283,7 @@ describe('lead records through HTTP', () => {
       const before = await countLeads(owner.tenantId);
       const res = await owner.call('POST', '/v1/leads', { displayName: 'Second', ...second });
       expect(res.status, show(res)).toBe(409);
-      expect((res.body as ErrorReply).error.code).toBe('CONFLICT');
+      expect(errorOf(res).code).toBe('CONFLICT');
       expect(detailsOf(res)).toMatchObject({ existingLeadId: lead.id, identity });
       expect(await countLeads(owner.tenantId)).toBe(before);
       // Another tenant is another namespace.
@@ -424,7 +425,7 @@ describe('lead records through HTTP', () => {
     it('needs at least one identity (400)', async () => {
       const res = await owner.call('PUT', '/v1/leads/by-identity', { displayName: 'Nobody' });
       expect(res.status, show(res)).toBe(400);
-      expect((res.body as ErrorReply).error.message).toMatch(/identity/);
+      expect(errorOf(res).message).toMatch(/identity/);
     });
   });
 
@@ -442,9 +443,7 @@ describe('lead records through HTTP', () => {
       expect(foreign.body).toMatchObject({
         error: { code: 'NOT_FOUND', message: 'lead not found' },
       });
-      expect((missing.body as ErrorReply).error.message).toBe(
-        (foreign.body as ErrorReply).error.message,
-      );
+      expect(errorOf(missing).message).toBe(errorOf(foreign).message);
     });
 
     it('a merged lead’s id answers 308 to its survivor, following chains', async () => {
@@ -753,6 +752,49 @@ describe('lead records through HTTP', () => {
     });
   });
 
+  describe('agents who see only their own leads', () => {
+    it('may create a lead for another member and hand theirs over (then it is hidden)', async () => {
+      const tenant = await crmTenant(api, 'Own leads tenant');
+      const scoped = await crmMember(api, tenant, 'agent');
+      const setting = await tenant.call('PATCH', '/v1/tenant/settings', {
+        agentsSeeOwnLeadsOnly: true,
+      });
+      expect(setting.status, show(setting)).toBe(200);
+      const forOwner = await scoped.call<Lead>('POST', '/v1/leads', {
+        displayName: 'For the owner',
+        ownerId: tenant.userId,
+        tags: ['handover'],
+      });
+      expect(forOwner.status, show(forOwner)).toBe(201);
+      expect(forOwner.body).toMatchObject({
+        displayName: 'For the owner',
+        ownerId: tenant.userId,
+        stageName: 'New',
+        tags: ['handover'],
+        version: 1,
+      });
+      expect((await scoped.call('GET', `/v1/leads/${forOwner.body.id}`)).status).toBe(404);
+      expect((await tenant.call<Lead>('GET', `/v1/leads/${forOwner.body.id}`)).body).toEqual(
+        forOwner.body,
+      );
+      const mine = await createLead<Lead>(scoped, { displayName: 'Mine for now' });
+      expect(mine.ownerId).toBe(scoped.userId);
+      const handed = await scoped.call<Lead>('PATCH', `/v1/leads/${mine.id}`, {
+        ownerId: tenant.userId,
+      });
+      expect(handed.status, show(handed)).toBe(200);
+      expect(handed.body).toMatchObject({ id: mine.id, ownerId: tenant.userId, version: 2 });
+      expect((await scoped.call('GET', `/v1/leads/${mine.id}`)).status).toBe(404);
+      expect((await tenant.call<Lead>('GET', `/v1/leads/${mine.id}`)).body).toEqual(handed.body);
+      // An identity held by a lead the agent cannot see: the same 409, without its id.
+      const email = `hidden.${uniq()}@example.com`;
+      await createLead(tenant, { displayName: 'Hidden holder', email });
+      const clash = await scoped.call('POST', '/v1/leads', { displayName: 'Clash', email });
+      expect(clash.status, show(clash)).toBe(409);
+      expect(detailsOf(clash)).toEqual({ identity: 'email' });
+    });
+  });
+
   describe('another tenant’s lead on every route: 404, nothing changed', () => {
     it.each([
       ['GET', ''],
@@ -766,7 +808,7 @@ describe('lead records through HTTP', () => {
         method === 'PATCH' ? { displayName: 'pwned' } : undefined,
       );
       expect(res.status, show(res)).toBe(404);
-      expect((res.body as ErrorReply).error.code).toBe('NOT_FOUND');
+      expect(errorOf(res).code).toBe('NOT_FOUND');
       const still = await owner.call<Lead>('GET', `/v1/leads/${lead.id}`);
       expect(still.body).toEqual(lead);
     });

@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asTenantId, runWithTenant } from '@ibhq/core';
+import { Prisma, TenantDb } from '@ibhq/db';
+import { PipelineService } from '@ibhq/leads';
 import { startApi, type RunningApi } from '../support/apps.js';
 import { createLead, crmMember, crmTenant, CRM_ENV, type CrmCaller } from '../support/crm.js';
 import { sql } from '../support/db.js';
@@ -426,6 +429,63 @@ describe('pipeline: stages, moves and time in stage', () => {
         toStageId: interested.id,
         fromName: 'New',
         toName: 'Interested',
+      });
+    });
+
+    it("recordMoves is set-based: thousands of moves in one call, in the caller's transaction", async () => {
+      const t = await crmTenant(api, 'Bulk moves IB');
+      const [neu, won] = await Promise.all([stageNamed(t, 'New'), stageNamed(t, 'Active trader')]);
+      const n = 3000;
+      await sql(
+        'admin',
+        `INSERT INTO "Lead" ("tenantId", id, "displayName", "stageId", "updatedAt")
+         SELECT $1, gen_random_uuid(), 'Bulk ' || g, $2, now() FROM generate_series(1, $3::int) g`,
+        [t.tenantId, neu.id, n],
+      );
+      const pipeline = api.app.get(PipelineService);
+      const db = api.app.get(TenantDb);
+      const ctx = {
+        tenantId: asTenantId(t.tenantId),
+        actor: { type: 'api_key' as const, id: 'bulk-key' },
+      };
+      const move = (rollback: boolean) =>
+        runWithTenant(ctx, () =>
+          db.transaction(async () => {
+            const moved = await db.query<{ id: string }>(
+              Prisma.sql`UPDATE "Lead" SET "stageId" = ${won.id}::uuid, "stageChangedAt" = now()
+                          WHERE "tenantId" = ${t.tenantId}::uuid AND "stageId" = ${neu.id}::uuid
+                          RETURNING "id"`,
+            );
+            await pipeline.recordMoves(
+              moved.map((l) => ({ leadId: l.id, fromStageId: neu.id, toStageId: won.id })),
+            );
+            if (rollback) throw new Error('roll back');
+          }),
+        );
+      const count = async (table: string, extra = '') =>
+        (
+          await sql<{ n: number }>(
+            'admin',
+            `SELECT count(*)::int AS n FROM "${table}" WHERE "tenantId" = $1 ${extra}`,
+            [t.tenantId],
+          )
+        ).rows[0]?.n;
+      // A failure after recordMoves takes its rows back with the caller's changes.
+      await expect(move(true)).rejects.toThrow('roll back');
+      expect(await count('LeadStageChange')).toBe(0);
+      await move(false);
+      expect(
+        await count('LeadStageChange', `AND "actorType" = 'api_key' AND "actorId" = 'bulk-key'`),
+      ).toBe(n);
+      expect(await count('LeadActivity', `AND kind = 'stage_changed'`)).toBe(n);
+      const report = await t.call<{ stages: ReportRow[] }>('GET', '/v1/stages/report');
+      expect(report.body.stages.find((r) => r.name === 'Active trader')).toMatchObject({
+        leadsNow: n,
+        entries: n,
+      });
+      expect(report.body.stages.find((r) => r.name === 'New')).toMatchObject({
+        leadsNow: 0,
+        completed: n,
       });
     });
 

@@ -44,9 +44,10 @@ interface ErrorReply {
   error: { code: string; message: string; fields?: { field: string }[] };
 }
 
+const errorOf = (res: Reply) => (res.body as ErrorReply).error;
 const show = (res: Reply) => `${String(res.status)} ${res.text.slice(0, 400)}`;
-const fieldsOf = (res: Reply) => ((res.body as ErrorReply).error.fields ?? []).map((f) => f.field);
-const codeOf = (res: Reply) => (res.body as ErrorReply).error.code;
+const fieldsOf = (res: Reply) => (errorOf(res).fields ?? []).map((f) => f.field);
+const codeOf = (res: Reply) => errorOf(res).code;
 
 async function activities(caller: CrmCaller, leadId: string, query = 'limit=200') {
   const res = await caller.call<Page<Activity>>('GET', `/v1/leads/${leadId}/activities?${query}`);

@@ -224,9 +224,10 @@ export class DuplicatesService {
   }
 
   /**
-   * Scores the pairs that `sources` (CTEs ending in `pairs(x, y, reason)`) finds,
-   * drops dismissed ones and names that are not similar, and answers one keyset page
-   * (score descending, then the ids).
+   * Scores the pairs that `sources` finds (CTEs ending in `pairs(x, y, xn, yn, reason)`:
+   * both ids, x < y for the tenant's list, both names and one reason per row), drops
+   * dismissed ones and names that are not similar, and answers one keyset page (score
+   * descending, then the ids).
    */
   private async page(sources: Prisma.Sql, query: DuplicatesQuery): Promise<Page<DuplicatePair>> {
     const { tenantId } = currentTenant();

@@ -185,7 +185,8 @@ describe('normalisePhone (property-based)', () => {
     expect(value(normalisePhone('+44 (0) 7400 123456')).e164).toBe('+447400123456');
     expect(value(normalisePhone('8 (912) 345-67-89', 'RU')).e164).toBe('+79123456789');
     const national = normalisePhone('07400 123456');
-    expect(national).toEqual({ ok: false, message: expect.stringMatching(/country code/) });
+    expect(national.ok).toBe(false);
+    if (!national.ok) expect(national.message).toMatch(/country code/);
     expect(normalisePhone('+44 12').ok).toBe(false);
     expect(normalisePhone('1'.repeat(41)).ok).toBe(false);
     expect(value(normalisePhone('+44 7400 123456')).national).toBe('7400123456');
@@ -204,7 +205,7 @@ const recased = (u: string) =>
   fc
     .array(fc.boolean(), { minLength: u.length, maxLength: u.length })
     .map((flips) =>
-      [...u].map((ch, i) => (flips[i] ? ch.toUpperCase() : ch.toLowerCase())).join(''),
+      Array.from(u, (ch, i) => (flips[i] ? ch.toUpperCase() : ch.toLowerCase())).join(''),
     );
 
 describe('normaliseUsername (property-based)', () => {

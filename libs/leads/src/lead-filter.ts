@@ -71,12 +71,13 @@ export type LeadFilter = z.infer<typeof leadFilter>;
 export const LEAD_SEARCH_WORD_SIMILARITY = 0.4;
 
 /**
- * Run this first in the transaction of any statement that uses `leadFilterSql` with
- * a free-text `q`: it sets the misspelling tolerance the `<%` operator (and its
- * trigram index) uses, for this transaction only. Without it the filter still works,
- * with pg_trgm's stricter default.
+ * Run this first in the transaction of any statement that uses `leadFilterSql`: it
+ * sets the misspelling tolerance the `<%` operator (and its trigram index) uses, and
+ * turns JIT compilation off (its compile time dwarfs these index-driven queries), for
+ * this transaction only. Without it the filter still works, with pg_trgm's stricter
+ * default tolerance.
  */
-export const LEAD_SEARCH_SETTINGS_SQL = Prisma.sql`SELECT set_config('pg_trgm.word_similarity_threshold', ${String(LEAD_SEARCH_WORD_SIMILARITY)}, true)`;
+export const LEAD_SEARCH_SETTINGS_SQL = Prisma.sql`SELECT set_config('pg_trgm.word_similarity_threshold', ${String(LEAD_SEARCH_WORD_SIMILARITY)}, true), set_config('jit', 'off', true)`;
 
 /** Fuzzy (misspelling) matching only for queries at least this long: shorter ones match anything. */
 const FUZZY_MIN_LENGTH = 4;
@@ -256,7 +257,7 @@ function freeTextSql(q: string, tenant: Prisma.Sql): Prisma.Sql {
   return Prisma.sql`l."id" IN (
     SELECT s."id" FROM "Lead" s
      WHERE s."tenantId" = ${tenant} AND (${Prisma.join(onLead, ' OR ')})
-    UNION
+    UNION ALL
     SELECT a."leadId" FROM "LeadActivity" a
      WHERE a."tenantId" = ${tenant} AND a."kind" = 'note' AND a."deletedAt" IS NULL
        AND (to_tsvector('simple', a."body") @@ plainto_tsquery('simple', ${text})

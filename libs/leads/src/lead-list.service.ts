@@ -81,18 +81,17 @@ export class LeadListService {
         ? undefined
         : decodeListCursor(input.cursor, sort, tenantId, `${input.source}.cursor`);
     const where = leadFilterSql(filter, { tenantId });
-    const search = filter.q !== undefined;
 
     const [rows, total] = await Promise.all([
       this.db.rawTransaction(async (query) => {
-        if (search) await query(LEAD_SEARCH_SETTINGS_SQL);
+        await query(LEAD_SEARCH_SETTINGS_SQL);
         return query<Row>(
           order.kind === 'stage'
             ? stagePageSql(tenantId, where, order.descending, after, limit + 1)
             : pageSql(where, order, after, limit + 1),
         );
       }),
-      this.total(where, search),
+      this.total(where),
     ]);
 
     const items = rows.slice(0, limit);
@@ -103,10 +102,10 @@ export class LeadListService {
   }
 
   /** Exact up to the bound, else the planner's row estimate (never below the bound). */
-  private total(where: Prisma.Sql, search: boolean): Promise<LeadListTotal> {
+  private total(where: Prisma.Sql): Promise<LeadListTotal> {
     const bound = this.exactTotalLimit;
     return this.db.rawTransaction(async (query) => {
-      if (search) await query(LEAD_SEARCH_SETTINGS_SQL);
+      await query(LEAD_SEARCH_SETTINGS_SQL);
       const [counted] = await query<{ n: number }>(
         Prisma.sql`SELECT count(*)::int AS n FROM (SELECT 1 FROM "Lead" l WHERE ${where} LIMIT ${bound + 1}) x`,
       );

@@ -9,7 +9,7 @@ import { PipelineService } from './pipeline.service.js';
 import { TimelineService } from './timeline.service.js';
 
 /** A lead as the merge reads it (locked), with its duplicate keys. */
-interface LockedLead {
+export interface LockedLead {
   readonly id: string;
   readonly displayName: string;
   readonly telegramUserId: string | null;

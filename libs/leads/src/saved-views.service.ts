@@ -101,7 +101,7 @@ export class SavedViewsService {
     const { tenantId } = currentTenant('SavedViewsService.create');
     return this.db.transaction(async (tx) => {
       // One member's saves one at a time, so the limit holds under concurrency.
-      await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`saved-views:${tenantId}:${userId}`}, 0))`;
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`saved-views:${tenantId}:${userId}`}, 0))`;
       const count = await tx.savedView.count({ where: { tenantId, userId } });
       if (count >= SAVED_VIEWS_PER_MEMBER) {
         throw new DomainError(

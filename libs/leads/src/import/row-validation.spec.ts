@@ -4,7 +4,6 @@ import type { ImportField } from './column-mapping.js';
 import {
   completeForCreate,
   identityKeys,
-  unescapeFormula,
   validateRow,
   type ImportContext,
 } from './row-validation.js';
@@ -152,20 +151,19 @@ describe('validateRow', () => {
   });
 
   it('removes the formula escape of our export', () => {
-    expect(unescapeFormula("'=1+1")).toBe('=1+1');
-    expect(unescapeFormula("'+44")).toBe('+44');
-    expect(unescapeFormula("'-x")).toBe('-x');
-    expect(unescapeFormula("'@me")).toBe('@me');
-    expect(unescapeFormula("'plain")).toBe("'plain");
-    expect(unescapeFormula('=x')).toBe('=x');
     const result = validateRow(
-      ["'=SUM(A1)", '', "'+447911123456", '', '', '', '', '', '', ''],
+      ["'=SUM(A1)", "'@ivan_p", "'+447911123456", '', '', '', '', "''-x;'plain", '', ''],
       COLUMNS,
       ctx,
     );
     expect(result).toMatchObject({
       ok: true,
-      lead: { displayName: '=SUM(A1)', phone: '+447911123456' },
+      lead: {
+        displayName: '=SUM(A1)',
+        telegramUsername: 'ivan_p',
+        phone: '+447911123456',
+        tags: ["'-x", "'plain"],
+      },
     });
   });
 });

@@ -8,6 +8,7 @@ import {
   normaliseTelegramUserId,
   normaliseUsername,
 } from '../identity.js';
+import { unescapeFormula } from '../export-format.js';
 import { displayNameField } from '../lead-input.js';
 import { LEAD_SOURCES, type LeadSource } from '../lead-view.js';
 import { normaliseTagNames } from '../tags.service.js';
@@ -64,14 +65,6 @@ export type RowResult =
 /** Most tags one row may give (as the API allows). */
 const MAX_TAGS = 100;
 
-/**
- * A cell our export (or a careful spreadsheet) protected from formula execution: a
- * leading `'` before `=`, `+`, `-`, `@`, a tab or a carriage return is removed.
- */
-export function unescapeFormula(cell: string): string {
-  return /^'[=+\-@\t\r]/.test(cell) ? cell.slice(1) : cell;
-}
-
 /** The message of a ValidationError's problems, for one field. */
 function problemsOf(e: unknown, field: (name: string) => string): RowProblem[] {
   if (!(e instanceof ValidationError)) throw e;
@@ -80,8 +73,10 @@ function problemsOf(e: unknown, field: (name: string) => string): RowProblem[] {
 
 /**
  * Validates one row: `cells` as staged (an array of strings), `columns` the field of
- * each column (null: not imported). Empty cells give nothing. Every problem of the
- * row is reported (a row with a wrong number of cells only that).
+ * each column (null: not imported). A cell our export protected from formula
+ * execution (a leading `'`, see export-format.ts) gets its value back first; empty
+ * cells give nothing. Every problem of the row is reported (a row with a wrong number
+ * of cells only that).
  */
 export function validateRow(
   cells: unknown,
