@@ -42,12 +42,12 @@ async function stagesOf(caller: CrmCaller): Promise<Map<string, Stage>> {
   return new Map(list.map((s) => [s.name, s]));
 }
 
-async function finished(caller: CrmCaller, jobId: string): Promise<Job> {
+async function finished(caller: CrmCaller, jobId: string, timeoutMs = 60_000): Promise<Job> {
   return eventually(async () => {
     const res = await caller.call<Job>('GET', `/v1/jobs/${jobId}`);
     if (res.status !== 200) throw new Error(`job: ${res.text}`);
     return res.body.status === 'completed' || res.body.status === 'failed' ? res.body : undefined;
-  }, 60_000);
+  }, timeoutMs);
 }
 
 async function lead(caller: CrmCaller, id: string): Promise<LeadBody> {
@@ -85,6 +85,9 @@ async function seedLeads(tenantId: string, count: number, tag: string, prefix: s
      SELECT "id"::text AS "id" FROM l`,
     [tenantId, count, prefix, tag],
   );
+  // What autovacuum would do after such a load (a test cannot wait for it): without
+  // statistics the planner takes the tenant for a handful of rows.
+  await sql('admin', 'ANALYZE "Lead"; ANALYZE "LeadTag"');
   return rows.map((r) => r.id);
 }
 
@@ -103,37 +106,19 @@ describe('bulk speed (temporary)', () => {
     const [api, { app: worker }] = await Promise.all([startApi(CRM_ENV), startWorker()]);
     const owner = await crmTenant(api, 'Speed');
     const stages = await stagesOf(owner);
-    const ts = Date.now(); await seedLeads(owner.tenantId, 4_000, 'speed', 'Fast'); console.log('SEED', Date.now() - ts);
+    const ts = Date.now();
+    await seedLeads(owner.tenantId, 100_000, 'speed', 'Fast');
+    console.log('SEED', Date.now() - ts);
     const t0 = Date.now();
     const res = await owner.call<Accepted>('POST', '/v1/leads/bulk', {
       target: { filter: { stageIds: [stages.get('New')?.id] } },
       action: { type: 'update', set: { stageId: stages.get('Contacted')?.id } },
     });
     const t1 = Date.now();
-    const job = await finished(owner, res.body.jobId);
+    const job = await finished(owner, res.body.jobId, 900_000);
     const t2 = Date.now();
     const { rows } = await sql<{ s: number }>('admin', `SELECT extract(epoch FROM "finishedAt" - "startedAt")::float AS s FROM "BackgroundJob" WHERE id = $1`, [res.body.jobId]);
-    console.log('SPEED', JSON.stringify({ accept: t1 - t0, endToEnd: t2 - t0, worker: rows[0]?.s, job }));
-    const pg = (await import('pg')).default;
-    const c = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await c.connect();
-    await c.query('BEGIN');
-    await c.query(`SELECT set_config('app.tenant_id', $1, true)`, [owner.tenantId]);
-    const ids = (await c.query(`SELECT id FROM "Lead" WHERE "tenantId" = $1 ORDER BY id LIMIT 2000`, [owner.tenantId])).rows.map((r) => r.id);
-    const to = stages.get('Interested')?.id;
-    const plans = [
-      [`EXPLAIN (ANALYZE, BUFFERS) SELECT "id"::text AS "id", "mergedIntoId"::text AS "mergedIntoId" FROM "Lead" WHERE "tenantId" = $1::uuid AND "id" = ANY($2::uuid[]) ORDER BY "id" FOR UPDATE`, [owner.tenantId, ids]],
-      [`EXPLAIN (ANALYZE, BUFFERS) UPDATE "Lead" l SET "stageId" = $3::uuid, "stageChangedAt" = CASE WHEN l."stageId" <> $3::uuid THEN now() ELSE l."stageChangedAt" END, "version" = l."version" + 1, "updatedAt" = now() FROM "Lead" o WHERE l."tenantId" = $1::uuid AND l."id" = ANY($2::uuid[]) AND o."tenantId" = l."tenantId" AND o."id" = l."id" AND (l."stageId" <> $3::uuid) RETURNING l."id"::text, o."stageId"::text`, [owner.tenantId, ids, to]],
-      [`EXPLAIN (ANALYZE, BUFFERS) INSERT INTO "LeadActivity" ("tenantId", "id", "leadId", "kind", "body", "data", "createdAt") SELECT $1::uuid, ibhq_uuidv7(), x, 'stage_changed', '', '{"a":1}', now() FROM unnest($2::uuid[]) x`, [owner.tenantId, ids]],
-      [`EXPLAIN (ANALYZE, BUFFERS) INSERT INTO "LeadStageChange" ("tenantId", "id", "leadId", "fromStageId", "toStageId", "changedAt") SELECT $1::uuid, ibhq_uuidv7(), x, $3::uuid, $3::uuid, now() FROM unnest($2::uuid[]) x`, [owner.tenantId, ids, to]],
-    ];
-    for (const [q, p] of plans) {
-      const t = Date.now();
-      const r = await c.query(q as string, p as unknown[]);
-      console.log('PLAN', Date.now() - t, r.rows.map((x) => x['QUERY PLAN']).join('\n'));
-    }
-    await c.query('ROLLBACK');
-    await c.end();
+    console.log('SPEED', JSON.stringify({ accept: t1 - t0, endToEnd: t2 - t0, worker: rows[0]?.s, done: job.done, result: job.result }));
     await Promise.all([api.close(), worker.close()]);
-  }, 600_000);
+  }, 1_000_000);
 });

@@ -63,6 +63,7 @@ function textOf(options: { maxPieces: number; controls: boolean }) {
       maxLength: options.maxPieces,
     })
     .map((parts) => parts.join('').replaceAll('\u0000', ''))
+    // eslint-disable-next-line no-control-regex -- control characters are what it removes
     .map((s) => (options.controls ? s : s.replace(/[\u0000-\u001f\u007f]/g, '')));
 }
 
@@ -110,7 +111,9 @@ const leadArb = fc.record({
 });
 
 /** The lead body of POST /v1/leads; identities made unique by the lead's position. */
-function bodyOf(lead: fc.infer<typeof leadArb>, i: number, stageIds: Map<string, string>) {
+type GeneratedLead = typeof leadArb extends fc.Arbitrary<infer T> ? T : never;
+
+function bodyOf(lead: GeneratedLead, i: number, stageIds: Map<string, string>) {
   const n = String(i).padStart(2, '0');
   const customFields: Record<string, unknown> = {};
   if (lead.notes !== undefined) customFields.notes = lead.notes;
@@ -192,7 +195,7 @@ describe('CSV round trip: export, import into an empty tenant, export again', ()
     }, 30_000);
     expect(done.status).toBe('completed');
     if (done.counts.failed !== 0) {
-      const report = await caller.call('GET', `/v1/jobs/${String(done.jobId)}/errors.csv`);
+      const report = await caller.call('GET', `/v1/jobs/${done.jobId}/errors.csv`);
       throw new Error(`rows failed: ${report.text}\nfile:\n${csv}`);
     }
     return done.counts;

@@ -464,17 +464,16 @@ describe('lead export (CSV and JSON lines, streamed by COPY)', () => {
   });
 
   it('a client that disconnects mid-export leaves no open transaction or connection', async () => {
-    // A tenant with enough leads that the export is far larger than the socket buffers.
+    // A tenant whose export (20 MB) is far larger than the socket buffers.
     const big = await crmTenant(api, 'Big export IB');
-    console.log('start', Date.now());
     await sql(
       'admin',
-      `INSERT INTO "Lead" (id, "tenantId", "displayName", "customFields", "updatedAt")
-       SELECT gen_random_uuid(), $1::uuid, 'Bulk lead ' || g || ' ' || repeat('x', 150), '{}', now()
-         FROM generate_series(1, 30000) g`,
+      `INSERT INTO "Lead" (id, "tenantId", "displayName", "sourceDetails", "updatedAt")
+       SELECT gen_random_uuid(), $1::uuid, 'Bulk lead ' || g,
+              jsonb_build_object('chatTitle', repeat('x', 2000)), now()
+         FROM generate_series(1, 10000) g`,
       [big.tenantId],
     );
-    console.log('inserted', Date.now());
     const appBackends = async () =>
       (
         await sql<{ state: string | null; query: string; xact: string | null }>(
@@ -485,11 +484,10 @@ describe('lead export (CSV and JSON lines, streamed by COPY)', () => {
       ).rows;
 
     const controller = new AbortController();
-    const res = await fetch(`${api.url}/v1/leads/export?includeActivities=true`, {
+    const res = await fetch(`${api.url}/v1/leads/export?format=jsonl&includeActivities=true`, {
       headers: { authorization: `Bearer ${big.token}` },
       signal: controller.signal,
     });
-    console.log('status', res.status, Date.now());
     expect(res.status).toBe(200);
     const reader = res.body?.getReader();
     let received = 0;
@@ -501,7 +499,6 @@ describe('lead export (CSV and JSON lines, streamed by COPY)', () => {
     expect(received).toBeGreaterThanOrEqual(200_000);
     // While it is paused mid-stream, the COPY is there...
     expect((await appBackends()).some((b) => b.query.startsWith('COPY'))).toBe(true);
-    console.log('received', received, Date.now());
     controller.abort();
 
     // ...and after the disconnect it goes away (bounded wait), leaving nothing open.
@@ -513,7 +510,8 @@ describe('lead export (CSV and JSON lines, streamed by COPY)', () => {
     expect(left.filter((b) => b.query.startsWith('COPY'))).toEqual([]);
     expect(left.filter((b) => b.state !== 'idle' || b.xact !== null)).toEqual([]);
     // The API still answers (its pool was not drained by the aborted export).
-    const after = await big.call('GET', '/v1/leads/export?format=jsonl&q=nothing-matches-this');
-    expect(after.status).toBe(200);
-  });
+    const after = await big.call('GET', '/v1/leads/export?format=jsonl&createdFrom=2100-01-01');
+    expect(after.status, show(after)).toBe(200);
+    expect(after.text).toBe('');
+  }, 60_000);
 });

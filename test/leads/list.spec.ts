@@ -526,9 +526,9 @@ describe('lead list: filters, orders, keyset pages and totals', () => {
       ['format=exe', 'query.format'],
     ];
     it.each(badQueries)('GET ?%s → 400 naming %s', async (query, field) => {
-      const res = await owner.call('GET', `/v1/leads?${query}`);
+      const res = await owner.call<ErrorBody>('GET', `/v1/leads?${query}`);
       expect(res.status, res.text).toBe(400);
-      expect((res.body as ErrorBody).error.code).toBe('VALIDATION_FAILED');
+      expect(res.body.error.code).toBe('VALIDATION_FAILED');
       expect(fieldsOf(res.body)).toContain(field);
     });
 

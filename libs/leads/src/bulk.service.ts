@@ -36,6 +36,8 @@ import { TimelineService, type NewActivity } from './timeline.service.js';
 export const BULK_JOB_KIND = 'leads.bulk';
 /** Leads per chunk: one transaction, set-based statements. */
 const CHUNK = 2_000;
+/** Chunks in flight at once (each on its own connection; they commit in order). */
+const PARALLEL = 2;
 /** Longest a chunk's transaction may stay open. */
 const CHUNK_TIMEOUT_MS = 120_000;
 /** The audit event keeps the filter when it is this small (the event holds at most 8 KiB). */
@@ -43,6 +45,21 @@ const AUDIT_FILTER_MAX_BYTES = 4_096;
 
 type Target = BulkJobParams['target'];
 type StoredAction = BulkJobParams['action'];
+
+/** Where the work stands: the last lead id handled and how many leads were changed. */
+interface Position {
+  readonly after: string | null;
+  readonly changed: number;
+}
+
+type Settled = { readonly ok: true; readonly position: Position } | { readonly ok: false };
+
+/** A chunk rolled back because the one before it failed (not a failure of its own). */
+class ChunkAborted extends Error {
+  constructor() {
+    super('the previous chunk failed');
+  }
+}
 
 interface ChunkOutcome {
   /** Leads of the target that were processed (changed or already as asked). */
@@ -357,21 +374,120 @@ export class BulkService {
     params: BulkJobParams,
     checkpoint: string | null,
   ): Promise<Record<string, unknown>> {
-    let { after, changed } = parseCheckpoint(checkpoint);
+    let position = parseCheckpoint(checkpoint);
     const { target, action } = params;
+    if (action.type === 'update' && action.addTags && action.addTags.length > 0) {
+      // Created once, committed, before chunks run side by side: two chunks never
+      // race to create the same tag (the second would wait on the first).
+      await this.tags.ensure(action.addTags, 'body.action.set.addTags');
+    }
     for (;;) {
-      let candidates: string[] | null = null;
-      if ('ids' in target) {
-        candidates = nextIds(target.ids, after, CHUNK);
-        if (candidates.length === 0) break;
-      }
-      const step = await this.chunkOrOneByOne(jobId, target, action, after, changed, candidates);
+      const run = await this.pipeline(jobId, target, action, position);
+      position = run.position;
+      if (run.failure === undefined) break;
+      if (isTransient(run.failure)) throw run.failure;
+      // Something in the chunk after the last committed one failed: that chunk alone,
+      // lead by lead if need be, then side by side again.
+      this.logger.warn({ err: run.failure, jobId }, 'bulk chunk failed: retrying it alone');
+      const candidates = 'ids' in target ? nextIds(target.ids, position.after, CHUNK) : null;
+      if (candidates !== null && candidates.length === 0) break;
+      const step = await this.chunkOrOneByOne(
+        jobId,
+        target,
+        action,
+        position.after,
+        position.changed,
+        candidates,
+      );
       if (!step) break;
-      after = step.last;
-      changed = step.changed;
+      position = { after: step.last, changed: step.changed };
       if (!step.more) break;
     }
-    return this.finish(jobId, params, changed);
+    return this.finish(jobId, params, position.changed);
+  }
+
+  /**
+   * Runs the chunks from `start` to the end of the target, PARALLEL at a time (each in
+   * its own transaction and connection): a chunk selects and locks its leads as soon
+   * as the previous one has selected its own, does its work, then waits for the
+   * previous chunk to commit before it records its progress and commits. Chunks thus
+   * commit in order, and the checkpoint always means "everything before it is done".
+   * A failing chunk makes the ones after it roll back; the answer is then the position
+   * after the last committed chunk and the failure.
+   */
+  private async pipeline(
+    jobId: string,
+    target: Target,
+    action: StoredAction,
+    start: Position,
+  ): Promise<{ position: Position; failure?: unknown }> {
+    let committed = start;
+    let failure: unknown = undefined;
+    let previous: Promise<Settled> = Promise.resolve({ ok: true, position: start });
+    const flights: Promise<Settled>[] = [];
+    let after = start.after;
+    for (;;) {
+      const candidates = 'ids' in target ? nextIds(target.ids, after, CHUNK) : null;
+      if (candidates !== null && candidates.length === 0) break;
+      const selection: { ids: readonly string[] | null; done: () => void } = {
+        ids: null,
+        done: () => undefined,
+      };
+      const selected = new Promise<void>((resolve) => {
+        selection.done = resolve;
+      });
+      const gate = previous;
+      const from = after;
+      const flight: Promise<Settled> = this.db
+        .transaction(
+          async (): Promise<Position> => {
+            const ids = candidates ?? (await this.nextMatches(target, from, true));
+            selection.ids = ids;
+            selection.done();
+            const outcome =
+              ids.length === 0 ? null : await this.processIds(ids, action, candidates === null);
+            const before = await gate;
+            if (!before.ok) throw new ChunkAborted();
+            if (outcome === null) return before.position;
+            const position = {
+              after: ids.at(-1) ?? before.position.after,
+              changed: before.position.changed + outcome.changed,
+            };
+            await this.tracker.progress(
+              jobId,
+              {
+                done: outcome.done,
+                failed: outcome.errors.length,
+                checkpoint: formatCheckpoint(position.after ?? '', position.changed),
+              },
+              outcome.errors,
+            );
+            return position;
+          },
+          { timeoutMs: CHUNK_TIMEOUT_MS },
+        )
+        .then(
+          (position): Settled => {
+            committed = position;
+            return { ok: true, position };
+          },
+          (error: unknown): Settled => {
+            if (!(error instanceof ChunkAborted) && failure === undefined) failure = error;
+            return { ok: false };
+          },
+        );
+      flights.push(flight);
+      previous = flight;
+      // The next chunk starts where this one's selection ends (or not at all if the
+      // transaction failed before selecting).
+      await Promise.race([selected, flight]);
+      const ids = selection.ids;
+      if (ids === null || ids.length < CHUNK) break;
+      after = ids.at(-1) ?? after;
+      if (flights.length >= PARALLEL) await flights.shift();
+    }
+    await Promise.all(flights);
+    return failure === undefined ? { position: committed } : { position: committed, failure };
   }
 
   /**

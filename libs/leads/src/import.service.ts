@@ -521,6 +521,7 @@ export class ImportService {
     const last = staged.at(-1);
     if (!last) return false;
 
+    const T: [string, number][] = [['read', performance.now()]];
     const errors: JobErrorInput[] = [];
     const failedRows = new Set<number>();
     const fail = (
@@ -543,6 +544,7 @@ export class ImportService {
       else fail(row.rowNumber, result.problems);
     }
 
+    T.push(['validate', performance.now()]);
     const existing = await this.existingLeads(valid, setup.onExisting === 'update');
     const plan = planChunk(valid, existing, {
       onExisting: setup.onExisting,
@@ -551,9 +553,12 @@ export class ImportService {
       newId: uuidv7,
     });
     for (const f of plan.failures) fail(f.rowNumber, f.problems);
+    T.push(['lookup+plan', performance.now()]);
 
     await this.writeCreates(setup, plan.creates);
+    T.push(['creates', performance.now()]);
     await this.writeUpdates(setup, plan.updates);
+    T.push(['updates', performance.now()]);
 
     await this.db.query(Prisma.sql`
       DELETE FROM "LeadImportRow"
@@ -572,6 +577,8 @@ export class ImportService {
       { done: staged.length, failed: failedRows.size, checkpoint: checkpointText(next) },
       errors,
     );
+    T.push(['delete+progress', performance.now()]);
+    console.log('TIMING', T.map(([k, v], i) => `${k}=${i ? (v - (T[i - 1]?.[1] ?? v)).toFixed(0) : 0}`).join(' '));
     return true;
   }
 
@@ -646,7 +653,9 @@ export class ImportService {
           AS u("id", "displayName", "telegramUserId", "telegramUsername", "phone", "phoneNational",
                "email", "emailLocal", "language", "country", "source", "ownerId", "stageId",
                "customFields", "searchText")`);
+    console.log('TIMING insert', performance.now());
     await this.addTags(creates.map((c) => ({ leadId: c.id, names: c.state.tags })));
+    console.log('TIMING tags', performance.now());
     await this.timeline.record(
       creates.map((c) => ({
         leadId: c.id,

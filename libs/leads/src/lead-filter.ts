@@ -89,6 +89,13 @@ export interface LeadFilterSqlOptions {
    * the rows either way.
    */
   readonly tenantId?: string;
+  /**
+   * How the free text `q` is matched (the same rows either way): `gather` (default)
+   * collects the matching ids from the trigram and full-text indexes, best when few
+   * leads match; `row` tests each lead in turn, best when walking an ordered index
+   * towards a LIMIT through leads of which many match.
+   */
+  readonly textSearch?: 'gather' | 'row';
 }
 
 /**
@@ -137,7 +144,11 @@ export function leadFilterSql(filter: LeadFilter, options: LeadFilterSqlOptions 
   for (const [key, condition] of Object.entries(filter.customFields ?? {})) {
     where.push(customFieldSql(key, condition));
   }
-  if (filter.q !== undefined) where.push(freeTextSql(filter.q, tenant));
+  if (filter.q !== undefined) {
+    where.push(
+      options.textSearch === 'row' ? freeTextRowSql(filter.q) : freeTextSql(filter.q, tenant),
+    );
+  }
   return Prisma.join(where, ' AND ');
 }
 
@@ -224,44 +235,78 @@ function spellings(text: string): string[] {
   return [...out];
 }
 
-/**
- * Free text: a substring of the search text (name, username, phone, e-mail), a
- * misspelled word of it (trigram word similarity), the digits of a phone however
- * they are written, or a note's words (full text) or part of one. The matching ids
- * are gathered by a union of index scans (trigram on Lead.searchText and
- * LeadActivity.body, full text on notes), not by testing every lead.
- */
-function freeTextSql(q: string, tenant: Prisma.Sql): Prisma.Sql {
+/** The free text as matched against one lead's search text (`alias`."searchText"). */
+interface TextMatch {
+  readonly text: string;
+  readonly pattern: string;
+  onLead(alias: string): Prisma.Sql;
+}
+
+function textMatch(q: string): TextMatch {
   // "@username" is how people write a Telegram username; the search text has it bare.
   const text = q
     .trim()
     .toLowerCase()
     .replace(/^@(?=\S)/, '');
   const pattern = `%${escapeLike(text)}%`;
-  const onLead: Prisma.Sql[] = [Prisma.sql`s."searchText" ILIKE ${pattern}`];
   const phoneLike = /^[0-9+\s().-]+$/.test(text);
-  if (!phoneLike && text.replace(/\s/g, '').length >= FUZZY_MIN_LENGTH) {
-    for (const variant of spellings(text)) {
-      onLead.push(Prisma.sql`${variant} <% s."searchText"`);
-    }
-  }
-  if (phoneLike) {
-    // "+44 7911 123456", "07911-123-456", "0044 7911...": the national digits, which the
-    // E.164 phone in the search text contains.
-    const digits = text
-      .replace(/\(0\)/g, '')
-      .replace(/[^0-9]/g, '')
-      .replace(/^0+/, '');
-    if (digits.length >= 3) onLead.push(Prisma.sql`s."searchText" LIKE ${`%${digits}%`}`);
-  }
+  const fuzzy = !phoneLike && text.replace(/\s/g, '').length >= FUZZY_MIN_LENGTH;
+  // "+44 7911 123456", "07911-123-456", "0044 7911...": the national digits, which the
+  // E.164 phone in the search text contains.
+  const digits = phoneLike
+    ? text
+        .replace(/\(0\)/g, '')
+        .replace(/[^0-9]/g, '')
+        .replace(/^0+/, '')
+    : '';
+  return {
+    text,
+    pattern,
+    onLead(alias) {
+      const column = Prisma.raw(`${alias}."searchText"`);
+      // Cheapest first: OR stops at the first condition that holds.
+      const parts: Prisma.Sql[] = [Prisma.sql`${column} ILIKE ${pattern}`];
+      if (digits.length >= 3) parts.push(Prisma.sql`${column} LIKE ${`%${digits}%`}`);
+      if (fuzzy) {
+        for (const variant of spellings(text)) parts.push(Prisma.sql`${variant} <% ${column}`);
+      }
+      return Prisma.join(parts, ' OR ');
+    },
+  };
+}
+
+/** A note of the lead's whose words (full text) or part of whose text match. */
+function noteMatchSql(match: TextMatch): Prisma.Sql {
+  return Prisma.sql`a."kind" = 'note' AND a."deletedAt" IS NULL
+       AND (to_tsvector('simple', a."body") @@ plainto_tsquery('simple', ${match.text})
+            OR a."body" ILIKE ${match.pattern})`;
+}
+
+/**
+ * Free text: a substring of the search text (name, username, phone, e-mail), a
+ * misspelled word of it (trigram word similarity), the digits of a phone however
+ * they are written, or a note's words (full text) or part of one. Here the matching
+ * ids are gathered by a union of index scans (trigram on Lead.searchText and
+ * LeadActivity.body, full text on notes), not by testing every lead.
+ */
+function freeTextSql(q: string, tenant: Prisma.Sql): Prisma.Sql {
+  const match = textMatch(q);
+  // UNION ALL: IN ignores duplicates, and the planner may also probe both branches
+  // per lead (a parameterised append) instead of collecting everything.
   return Prisma.sql`l."id" IN (
     SELECT s."id" FROM "Lead" s
-     WHERE s."tenantId" = ${tenant} AND (${Prisma.join(onLead, ' OR ')})
+     WHERE s."tenantId" = ${tenant} AND (${match.onLead('s')})
     UNION ALL
     SELECT a."leadId" FROM "LeadActivity" a
-     WHERE a."tenantId" = ${tenant} AND a."kind" = 'note' AND a."deletedAt" IS NULL
-       AND (to_tsvector('simple', a."body") @@ plainto_tsquery('simple', ${text})
-            OR a."body" ILIKE ${pattern}))`;
+     WHERE a."tenantId" = ${tenant} AND ${noteMatchSql(match)})`;
+}
+
+/** The same condition tested on the lead `l` itself (and its notes). */
+function freeTextRowSql(q: string): Prisma.Sql {
+  const match = textMatch(q);
+  return Prisma.sql`(${match.onLead('l')}
+    OR EXISTS (SELECT 1 FROM "LeadActivity" a
+                WHERE a."tenantId" = l."tenantId" AND a."leadId" = l."id" AND ${noteMatchSql(match)}))`;
 }
 
 // ---------------------------------------------------------------------------

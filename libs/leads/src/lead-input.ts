@@ -21,7 +21,7 @@ import { LEAD_SOURCES } from './lead-view.js';
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 /** Text PostgreSQL can store as given: no NUL, no lone surrogate. */
-export function storableText(base: z.ZodString) {
+export function storableText<T extends z.ZodType<string>>(base: T) {
   return base
     .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')
     .refine((s) => !LONE_SURROGATE.test(s), 'must be valid Unicode text');
@@ -44,10 +44,9 @@ export const sourceDetailsField = z.strictObject({
     .optional(),
   chatTitle: storableText(z.string().trim().min(1).max(200)).optional(),
   messageId: z.int().min(1).optional(),
-  messageLink: z
-    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
-    .max(2_000)
-    .optional(),
+  messageLink: storableText(
+    z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2_000),
+  ).optional(),
 });
 export type SourceDetails = z.infer<typeof sourceDetailsField>;
 

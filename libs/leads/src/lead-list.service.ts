@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { currentTenant, isUuid, ValidationError } from '@ibhq/core';
 import { Prisma, TenantDb } from '@ibhq/db';
-import { LEAD_SEARCH_SETTINGS_SQL, leadFilterSql } from './lead-filter.js';
+import { LEAD_SEARCH_SETTINGS_SQL, leadFilterSql, type LeadFilter } from './lead-filter.js';
 import {
   LEAD_CURSOR_MAX_LENGTH,
   LEAD_LIST_DEFAULT_LIMIT,
@@ -56,8 +56,20 @@ type Row = LeadView & { _pos?: number };
  */
 @Injectable()
 export class LeadListService {
-  /** Matches counted exactly; above it the total is an estimate. Tests lower it. */
+  /** Matches counted exactly; above it the total is an estimate. Tests change it. */
   exactTotalLimit = 10_000;
+  /**
+   * Longest the exact count may take (ms); past it the total is the estimate. A
+   * count walks up to `exactTotalLimit` matches, which a filter without an index
+   * (a custom field range, a common word) can make slow on a large tenant.
+   */
+  exactTotalBudgetMs = 30;
+  /**
+   * Free text over an ordered page: first look for the page among this many leads
+   * in the page's order (fast when many leads match), else gather every match from
+   * the search indexes (fast when few do).
+   */
+  scanWindow = 1_000;
 
   constructor(
     private readonly db: TenantDb,
@@ -83,14 +95,7 @@ export class LeadListService {
     const where = leadFilterSql(filter, { tenantId });
 
     const [rows, total] = await Promise.all([
-      this.db.rawTransaction(async (query) => {
-        await query(LEAD_SEARCH_SETTINGS_SQL);
-        return query<Row>(
-          order.kind === 'stage'
-            ? stagePageSql(tenantId, where, order.descending, after, limit + 1)
-            : pageSql(where, order, after, limit + 1),
-        );
-      }),
+      this.page(filter, where, order, after, limit + 1, tenantId),
       this.total(where),
     ]);
 
@@ -101,22 +106,92 @@ export class LeadListService {
     return { items: items.map(stripPosition), nextCursor, total };
   }
 
-  /** Exact up to the bound, else the planner's row estimate (never below the bound). */
-  private total(where: Prisma.Sql): Promise<LeadListTotal> {
-    const bound = this.exactTotalLimit;
+  private page(
+    filter: LeadFilter,
+    where: Prisma.Sql,
+    order: Order,
+    after: SortKey | undefined,
+    take: number,
+    tenantId: string,
+  ): Promise<Row[]> {
     return this.db.rawTransaction(async (query) => {
       await query(LEAD_SEARCH_SETTINGS_SQL);
-      const [counted] = await query<{ n: number }>(
-        Prisma.sql`SELECT count(*)::int AS n FROM (SELECT 1 FROM "Lead" l WHERE ${where} LIMIT ${bound + 1}) x`,
-      );
-      const n = counted?.n ?? 0;
-      if (n <= bound) return { value: n, exact: true };
+      if (order.kind === 'stage') {
+        return query<Row>(stagePageSql(tenantId, where, order.descending, after, take));
+      }
+      if (filter.q !== undefined) {
+        // The leads after the cursor in the page's order, each tested against the text.
+        const { q: _, ...rest } = filter;
+        const scanned = await query<ScannedRow>(
+          scanPageSql(
+            leadFilterSql(rest, { tenantId }),
+            leadFilterSql({ q: filter.q }, { tenantId, textSearch: 'row' }),
+            order,
+            after,
+            take,
+            this.scanWindow,
+          ),
+        );
+        const hits = scanned.filter(isHit).map(withoutScanned);
+        const window = scanned[0]?._scanned ?? 0;
+        if (hits.length >= take || window < this.scanWindow) return hits;
+      }
+      return query<Row>(pageSql(where, order, after, take));
+    });
+  }
+
+  /**
+   * Exact up to `exactTotalLimit` matches (counted within `exactTotalBudgetMs`), else
+   * the planner's estimate, flagged `exact: false`. A planner estimate far above the
+   * bound is answered as it is, without counting.
+   */
+  private async total(where: Prisma.Sql): Promise<LeadListTotal> {
+    const bound = this.exactTotalLimit;
+    const estimate = await this.db.rawTransaction(async (query) => {
+      await query(LEAD_SEARCH_SETTINGS_SQL);
       const [plan] = await query<{ 'QUERY PLAN': unknown }>(
         Prisma.sql`EXPLAIN (FORMAT JSON) SELECT 1 FROM "Lead" l WHERE ${where}`,
       );
-      return { value: Math.max(bound + 1, planRows(plan?.['QUERY PLAN'])), exact: false };
+      return planRows(plan?.['QUERY PLAN']);
     });
+    if (estimate > bound * 4) return { value: estimate, exact: false };
+    try {
+      const n = await this.db.rawTransaction(async (query) => {
+        await query(LEAD_SEARCH_SETTINGS_SQL);
+        await query(
+          Prisma.sql`SELECT set_config('statement_timeout', ${String(this.exactTotalBudgetMs)}, true)`,
+        );
+        const [counted] = await query<{ n: number }>(
+          Prisma.sql`SELECT count(*)::int AS n FROM (SELECT 1 FROM "Lead" l WHERE ${where} LIMIT ${bound + 1}) x`,
+        );
+        return counted?.n ?? 0;
+      });
+      if (n <= bound) return { value: n, exact: true };
+      return { value: Math.max(bound + 1, estimate), exact: false };
+    } catch (e) {
+      if (!isStatementTimeout(e)) throw e;
+      return { value: estimate, exact: false };
+    }
   }
+}
+
+/** PostgreSQL's query_canceled (statement_timeout), through node-postgres or Prisma. */
+function isStatementTimeout(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  const code = (e as { code?: unknown }).code;
+  return code === '57014' || /canceling statement due to statement timeout/.test(e.message);
+}
+
+/** A row of scanPageSql: a lead, or (no lead matched) nulls, with the walk's length. */
+type ScannedRow = (Row | { [K in keyof Row]: null }) & { _scanned: number };
+
+function isHit(row: ScannedRow): row is Row & { _scanned: number } {
+  return row.id !== null;
+}
+
+function withoutScanned(row: Row & { _scanned: number }): Row {
+  const { _scanned: _, ...rest } = row;
+  return rest;
 }
 
 /** The top plan node's row estimate from EXPLAIN (FORMAT JSON). */
@@ -136,17 +211,60 @@ function pageSql(
   const column = Prisma.raw(`l."${order.field}"`);
   const dir = Prisma.raw(order.descending ? 'DESC' : 'ASC');
   const conditions = [where];
-  if (after) {
-    const [value, id] = after;
-    const cmp = Prisma.raw(order.descending ? '<' : '>');
-    const typed =
-      order.kind === 'date' ? Prisma.sql`${value}::timestamptz` : Prisma.sql`${value}::text`;
-    conditions.push(Prisma.sql`(${column}, l."id") ${cmp} (${typed}, ${id}::uuid)`);
-  }
+  const keyset = keysetSql(order, after);
+  if (keyset) conditions.push(keyset);
   return Prisma.sql`SELECT ${LEAD_VIEW_COLUMNS} FROM "Lead" l
     WHERE ${Prisma.join(conditions, ' AND ')}
     ORDER BY ${column} ${dir}, l."id" ${dir}
     LIMIT ${take}`;
+}
+
+/**
+ * The page found by walking the order's index: the next `window` leads of the
+ * filter without its free text, after the cursor and in order, tested one by one
+ * against the text. Every row carries how many leads were walked (`_scanned`); with
+ * no match, one row of nulls carries it. The page is complete if it holds `take`
+ * rows or the walk reached the end of the list.
+ */
+function scanPageSql(
+  rest: Prisma.Sql,
+  text: Prisma.Sql,
+  order: Extract<Order, { field: string }>,
+  after: SortKey | undefined,
+  take: number,
+  window: number,
+): Prisma.Sql {
+  const column = Prisma.raw(`l."${order.field}"`);
+  const dir = Prisma.raw(order.descending ? 'DESC' : 'ASC');
+  const conditions = [rest];
+  const keyset = keysetSql(order, after);
+  if (keyset) conditions.push(keyset);
+  return Prisma.sql`WITH w AS MATERIALIZED (
+      SELECT l.* FROM "Lead" l
+       WHERE ${Prisma.join(conditions, ' AND ')}
+       ORDER BY ${column} ${dir}, l."id" ${dir}
+       LIMIT ${window})
+    SELECT c."n" AS "_scanned", m.* FROM (SELECT count(*)::int AS "n" FROM w) c
+    LEFT JOIN LATERAL (
+      SELECT ${LEAD_VIEW_COLUMNS} FROM w l
+       WHERE ${text}
+       ORDER BY ${column} ${dir}, l."id" ${dir}
+       LIMIT ${take}
+    ) m ON true`;
+}
+
+/** Rows after the cursor in the order's direction. */
+function keysetSql(
+  order: Extract<Order, { field: string }>,
+  after: SortKey | undefined,
+): Prisma.Sql | undefined {
+  if (!after) return undefined;
+  const column = Prisma.raw(`l."${order.field}"`);
+  const [value, id] = after;
+  const cmp = Prisma.raw(order.descending ? '<' : '>');
+  const typed =
+    order.kind === 'date' ? Prisma.sql`${value}::timestamptz` : Prisma.sql`${value}::text`;
+  return Prisma.sql`(${column}, l."id") ${cmp} (${typed}, ${id}::uuid)`;
 }
 
 /**

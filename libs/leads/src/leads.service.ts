@@ -325,7 +325,7 @@ export class LeadsService {
     input: CreateLeadBody,
     phone: { e164: string; national: string } | null,
   ): Promise<LeadView> {
-    const { tenantId, actor } = currentTenant('LeadsService.create');
+    const { tenantId, actor, leadOwnerScope } = currentTenant('LeadsService.create');
     const source: LeadSource = input.source ?? (actor.type === 'api_key' ? 'api' : 'manual');
     const stageId =
       input.stageId === undefined
@@ -356,7 +356,7 @@ export class LeadsService {
       sourceDetails: input.sourceDetails ?? {},
     };
     // No RETURNING: an agent who sees only their own leads may create one for another
-    // owner, and row-level security would refuse to return it.
+    // member, and row-level security would refuse to return it.
     await this.db.query(Prisma.sql`
       INSERT INTO "Lead" ("tenantId", "id", "displayName", "telegramUserId", "telegramUsername",
         "phone", "phoneNational", "email", "emailLocal", "language", "country", "source",
@@ -366,7 +366,19 @@ export class LeadsService {
         ${stored.emailLocal}, ${stored.language}, ${stored.country}, ${columnValue('source', stored)},
         ${columnValue('sourceDetails', stored)}, ${ownerId}::uuid, ${stageId}::uuid,
         ${JSON.stringify(customFields)}::jsonb, ${searchTextOf(stored)}, now())`);
-    if (input.tags && input.tags.length > 0) await this.tags.setForLead(id, input.tags);
+    if (input.tags && input.tags.length > 0) {
+      if (leadOwnerScope === undefined || ownerId === leadOwnerScope) {
+        await this.tags.setForLead(id, input.tags);
+      } else {
+        // Hidden from this agent already, so out of setForLead's reach (it touches only
+        // leads the caller sees): a new lead has no tags to replace, only these to add.
+        const tags = await this.tags.ensure(input.tags);
+        await this.db.query(Prisma.sql`
+          INSERT INTO "LeadTag" ("tenantId", "leadId", "tagId")
+          SELECT ${tenantId}::uuid, ${id}::uuid, t FROM unnest(${tags.map((t) => t.id)}::uuid[]) AS t
+          ON CONFLICT DO NOTHING`);
+      }
+    }
     await this.timeline.record([{ leadId: id, kind: 'created', data: { source } }]);
     return this.viewAfterWrite(id, {
       ...stored,
@@ -510,9 +522,22 @@ export class LeadsService {
     if (customChanged)
       sets.push(Prisma.sql`"customFields" = ${JSON.stringify(customFields)}::jsonb`);
     sets.push(Prisma.sql`"version" = "version" + 1`, Prisma.sql`"updatedAt" = now()`);
-    // No RETURNING: handing a lead over hides it from an agent who sees only their own.
-    await this.db.query(Prisma.sql`UPDATE "Lead" SET ${Prisma.join(sets, ', ')}
-                                     WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${row.id}::uuid`);
+    try {
+      await this.db.query(Prisma.sql`UPDATE "Lead" SET ${Prisma.join(sets, ', ')}
+                                       WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${row.id}::uuid`);
+    } catch (e) {
+      // Row-level security (own_leads_only): an UPDATE that reads the row must leave it
+      // visible to the caller, so an agent who sees only their own leads cannot give one
+      // away (see the report of this work for the policy change that would allow it).
+      if (databaseErrorOf(e)?.code === '42501') {
+        throw new DomainError(
+          ErrorCode.Forbidden,
+          'agents who see only their own leads cannot hand a lead over: ask an admin',
+          { field: 'body.ownerId' },
+        );
+      }
+      throw e;
+    }
 
     // The timeline: what changed (not whole rows), owner and stage moves.
     const fieldsChanged: Record<string, unknown> = { ...fieldChanges };

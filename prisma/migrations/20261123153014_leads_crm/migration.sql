@@ -450,6 +450,11 @@ ALTER TABLE "Lead" FORCE ROW LEVEL SECURITY;
 ALTER TABLE "Lead" ALTER COLUMN "stageId" SET NOT NULL,
   ALTER COLUMN "stageId" SET DEFAULT '00000000-0000-0000-0000-000000000000'::uuid;
 
+-- Likely duplicates with the same name in the same country (DuplicatesService): an
+-- equi-join key, so the candidate search never compares every lead with every other.
+CREATE INDEX "Lead_duplicate_name_idx" ON "Lead" ("tenantId", lower("displayName"), "country")
+  INCLUDE ("displayName") WHERE "country" IS NOT NULL AND "mergedIntoId" IS NULL;
+
 -- Full-text search over notes (the trigram index beside it finds partial words).
 CREATE INDEX "LeadActivity_note_fts_idx" ON "LeadActivity"
   USING GIN (to_tsvector('simple', body)) WHERE kind = 'note';
