@@ -20,14 +20,17 @@
 // before the transaction commits.
 //
 // Idempotent: a second run finds its marker (a comment on the database) and the
-// tenants, rewrites bench/results/seed.json and exits in a second. `--reset` drops the
-// database and seeds it again. Ends with ANALYZE.
+// tenants, rewrites bench/results/seed.json and exits in seconds. `--reset` drops the
+// database and seeds it again; so does a run that finds an interrupted seed (no
+// marker), a seed of another size, or a database whose applied migrations were edited
+// since (checksums in _prisma_migrations). Ends with VACUUM (ANALYZE) and ANALYZE.
 //
 // bench/results/seed.json (gitignored) lists the tenants and the credentials of their
 // members (owner and agents; password hashed with bcrypt like the product) for the
 // benches: { big: {tenantId, leads, owner: {email, password, userId}, agents, ...},
 // small: [...], tenants: [...] }.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -122,6 +125,16 @@ async function main() {
   }
   log(`database ${database}: creating it if needed and applying the migrations`);
   let urls = await migrateDatabase(adminServerUrl, database);
+  const drift = await withClient(urls.admin, (db) => editedMigrations(db));
+  if (drift.length > 0) {
+    // A migration was edited after this database applied it: the schema here is not
+    // the one the files describe (migrations are only appended to in production, but
+    // they change in place while a feature is developed). Start from the files again.
+    log(`migrations edited since this database applied them (${drift.join(', ')})`);
+    log('dropping the database and seeding it afresh');
+    await dropDatabase(adminServerUrl, database);
+    urls = await migrateDatabase(adminServerUrl, database);
+  }
   const existing = await withClient(urls.admin, (db) => seededState(db));
   if (existing?.complete) {
     log(`already seeded (${existing.summary}); --reset seeds again`);
@@ -141,6 +154,21 @@ async function main() {
   log(
     `done: ${int(tenants.reduce((n, t) => n + t.leads, 0))} leads in ${tenants.length} tenants in ${seconds} s`,
   );
+}
+
+/** Applied migrations whose file changed since (the checksum is the file's sha256). */
+async function editedMigrations(db) {
+  const { rows } = await db.query(
+    `SELECT migration_name AS name, checksum FROM _prisma_migrations
+      WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+  );
+  return rows
+    .filter(({ name, checksum }) => {
+      const file = path.join(root, 'prisma/migrations', name, 'migration.sql');
+      if (!existsSync(file)) return true;
+      return createHash('sha256').update(readFileSync(file)).digest('hex') !== checksum;
+    })
+    .map(({ name }) => name);
 }
 
 /**
@@ -322,7 +350,7 @@ async function seed(urls) {
     }
 
     log(
-      `leads: ${Math.ceil(total / CHUNK)} chunks of up to ${int(CHUNK)} rows on ${WORKERS} connections`,
+      `leads: ${tenants.reduce((n, t) => n + Math.ceil(t.leads / CHUNK), 0)} chunks of up to ${int(CHUNK)} rows on ${WORKERS} connections`,
     );
     const done = new Map(tenants.map((t) => [t.slug, 0]));
     await runQueue(

@@ -7,6 +7,8 @@ import { Test } from '@nestjs/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreModule, runWithTenant, TenantContextMissingError, type TenantId } from '@ibhq/core';
 import { DatabaseModule, Prisma, TenantDb } from '@ibhq/db';
+
+type CopyToOptions = Parameters<TenantDb['copyTo']>[1];
 import { asTenant, createTenantRow, sql, testConfig } from '../support/db.js';
 
 /**
@@ -24,8 +26,8 @@ describe('TenantDb COPY', () => {
   const leadsA: string[] = [];
   let leadB: string;
 
-  const csvOf = async (statement: Prisma.Sql): Promise<string[][]> =>
-    parse(await readAll(db.copyTo(statement)), { relax_column_count: true });
+  const csvOf = async (statement: Prisma.Sql, options?: CopyToOptions): Promise<string[][]> =>
+    parse(await readAll(db.copyTo(statement, options)), { relax_column_count: true });
 
   const appBackends = async () =>
     (
@@ -192,6 +194,27 @@ describe('TenantDb COPY', () => {
         ),
       );
       expect(text).toBe('x;y\n"a;b";2\n');
+    });
+
+    it('runs its before hook in the COPY transaction, where db.query joins it', async () => {
+      const pids: number[] = [];
+      const rows = await asTenant(tenantA, () =>
+        csvOf(
+          Prisma.sql`SELECT pg_backend_pid(), current_setting('pg_trgm.word_similarity_threshold', true)`,
+          {
+            before: async (query) => {
+              await query(
+                Prisma.sql`SELECT set_config('pg_trgm.word_similarity_threshold', '0.25', true)`,
+              );
+              const [r] = await db.query<{ pid: number }>(
+                Prisma.sql`SELECT pg_backend_pid() AS pid`,
+              );
+              pids.push(r?.pid ?? -1);
+            },
+          },
+        ),
+      );
+      expect(rows).toEqual([[String(pids[0]), '0.25']]);
     });
 
     it('leaves no setting or transaction behind on the pooled connection', async () => {

@@ -100,7 +100,6 @@ async function jobRows(tenantId: string): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
-
 describe('bulk speed (temporary)', () => {
   it('100k stage change by filter', async () => {
     const [api, { app: worker }] = await Promise.all([startApi(CRM_ENV), startWorker()]);
@@ -117,8 +116,21 @@ describe('bulk speed (temporary)', () => {
     const t1 = Date.now();
     const job = await finished(owner, res.body.jobId, 900_000);
     const t2 = Date.now();
-    const { rows } = await sql<{ s: number }>('admin', `SELECT extract(epoch FROM "finishedAt" - "startedAt")::float AS s FROM "BackgroundJob" WHERE id = $1`, [res.body.jobId]);
-    console.log('SPEED', JSON.stringify({ accept: t1 - t0, endToEnd: t2 - t0, worker: rows[0]?.s, done: job.done, result: job.result }));
+    const { rows } = await sql<{ s: number }>(
+      'admin',
+      `SELECT extract(epoch FROM "finishedAt" - "startedAt")::float AS s FROM "BackgroundJob" WHERE id = $1`,
+      [res.body.jobId],
+    );
+    console.log(
+      'SPEED',
+      JSON.stringify({
+        accept: t1 - t0,
+        endToEnd: t2 - t0,
+        worker: rows[0]?.s,
+        done: job.done,
+        result: job.result,
+      }),
+    );
     await Promise.all([api.close(), worker.close()]);
   }, 1_000_000);
 });

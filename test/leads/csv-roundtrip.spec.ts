@@ -57,14 +57,16 @@ const awkward = fc.constantFrom(
 
 /** Text of awkward pieces and arbitrary graphemes (no NUL, no control characters if asked). */
 function textOf(options: { maxPieces: number; controls: boolean }) {
-  return fc
-    .array(fc.oneof(awkward, fc.string({ unit: 'grapheme', maxLength: 3 })), {
-      minLength: 1,
-      maxLength: options.maxPieces,
-    })
-    .map((parts) => parts.join('').replaceAll('\u0000', ''))
-    // eslint-disable-next-line no-control-regex -- control characters are what it removes
-    .map((s) => (options.controls ? s : s.replace(/[\u0000-\u001f\u007f]/g, '')));
+  return (
+    fc
+      .array(fc.oneof(awkward, fc.string({ unit: 'grapheme', maxLength: 3 })), {
+        minLength: 1,
+        maxLength: options.maxPieces,
+      })
+      .map((parts) => parts.join('').replaceAll('\u0000', ''))
+      // eslint-disable-next-line no-control-regex -- control characters are what it removes
+      .map((s) => (options.controls ? s : s.replace(/[\u0000-\u001f\u007f]/g, '')))
+  );
 }
 
 const nameArb = textOf({ maxPieces: 12, controls: true })

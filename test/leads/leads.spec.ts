@@ -753,7 +753,7 @@ describe('lead records through HTTP', () => {
   });
 
   describe('agents who see only their own leads', () => {
-    it('may create a lead for another member (then hidden from them), not hand one over', async () => {
+    it('may create a lead for another member and hand their own over (then hidden)', async () => {
       const tenant = await crmTenant(api, 'Own leads tenant');
       const scoped = await crmMember(api, tenant, 'agent');
       const setting = await tenant.call('PATCH', '/v1/tenant/settings', {
@@ -777,20 +777,29 @@ describe('lead records through HTTP', () => {
       expect((await tenant.call<Lead>('GET', `/v1/leads/${forOwner.body.id}`)).body).toEqual(
         forOwner.body,
       );
-      // Handing a lead over is an UPDATE, which row-level security lets through only if
-      // the row stays visible to the agent: a 403 that changes nothing.
+      // Handing their own lead over (with other changes in the same call): then hidden.
       const mine = await createLead<Lead>(scoped, { displayName: 'Mine for now' });
       expect(mine.ownerId).toBe(scoped.userId);
       const handed = await scoped.call<Lead>('PATCH', `/v1/leads/${mine.id}`, {
         ownerId: tenant.userId,
-        displayName: 'Renamed in the same call',
+        displayName: 'Handed over',
+        tags: ['passed-on'],
       });
-      expect(handed.status, show(handed)).toBe(403);
-      expect((await scoped.call<Lead>('GET', `/v1/leads/${mine.id}`)).body).toEqual(mine);
-      const renamed = await scoped.call<Lead>('PATCH', `/v1/leads/${mine.id}`, {
-        displayName: 'Renamed',
+      expect(handed.status, show(handed)).toBe(200);
+      expect(handed.body).toMatchObject({
+        id: mine.id,
+        ownerId: tenant.userId,
+        displayName: 'Handed over',
+        tags: ['passed-on'],
+        version: 2,
       });
-      expect(renamed.body).toMatchObject({ displayName: 'Renamed', version: 2 });
+      expect((await scoped.call('GET', `/v1/leads/${mine.id}`)).status).toBe(404);
+      expect((await tenant.call<Lead>('GET', `/v1/leads/${mine.id}`)).body).toEqual(handed.body);
+      const kinds = (await timeline(tenant, mine.id)).map((a) => a.kind);
+      expect(kinds.sort()).toEqual(['created', 'fields_changed', 'owner_changed']);
+      // It is out of their reach now.
+      const again = await scoped.call('PATCH', `/v1/leads/${mine.id}`, { ownerId: scoped.userId });
+      expect(again.status).toBe(404);
       // An identity held by a lead the agent cannot see: the same 409, without its id.
       const email = `hidden.${uniq()}@example.com`;
       await createLead(tenant, { displayName: 'Hidden holder', email });
@@ -840,6 +849,11 @@ describe('lead records through HTTP', () => {
         [{ displayName: 'a'.repeat(201) }, 'body.displayName'],
         [{ displayName: 'nul\u0000byte' }, 'body.displayName'],
         [{ displayName: 'lone \ud800 surrogate' }, 'body.displayName'],
+        [
+          { displayName: 'x', sourceDetails: { messageLink: 'https://t.me/\ud800' } },
+          'body.sourceDetails.messageLink',
+        ],
+        [{ displayName: 'x', sourceDetails: { chatTitle: '\udfff' } }, 'body.sourceDetails'],
         [{ displayName: 'x', customFields: { ['k'.repeat(300)]: 1 } }, 'body.customFields'],
         [
           { displayName: 'x', tags: Array.from({ length: 101 }, (_, i) => `t${String(i)}`) },

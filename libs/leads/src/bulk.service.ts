@@ -382,7 +382,7 @@ export class BulkService {
       await this.tags.ensure(action.addTags, 'body.action.set.addTags');
     }
     for (;;) {
-      const run = await this.pipeline(jobId, target, action, position);
+      const run = await this.runChunks(jobId, target, action, position);
       position = run.position;
       if (run.failure === undefined) break;
       if (isTransient(run.failure)) throw run.failure;
@@ -415,14 +415,14 @@ export class BulkService {
    * A failing chunk makes the ones after it roll back; the answer is then the position
    * after the last committed chunk and the failure.
    */
-  private async pipeline(
+  private async runChunks(
     jobId: string,
     target: Target,
     action: StoredAction,
     start: Position,
-  ): Promise<{ position: Position; failure?: unknown }> {
-    let committed = start;
-    let failure: unknown = undefined;
+  ): Promise<{ position: Position; failure?: Error }> {
+    // Written by the chunks as they settle (in order: each waits for the one before).
+    const state: { committed: Position; failure?: Error } = { committed: start };
     let previous: Promise<Settled> = Promise.resolve({ ok: true, position: start });
     const flights: Promise<Settled>[] = [];
     let after = start.after;
@@ -468,11 +468,13 @@ export class BulkService {
         )
         .then(
           (position): Settled => {
-            committed = position;
+            state.committed = position;
             return { ok: true, position };
           },
           (error: unknown): Settled => {
-            if (!(error instanceof ChunkAborted) && failure === undefined) failure = error;
+            if (!(error instanceof ChunkAborted) && state.failure === undefined) {
+              state.failure = error instanceof Error ? error : new Error(String(error));
+            }
             return { ok: false };
           },
         );
@@ -487,7 +489,9 @@ export class BulkService {
       if (flights.length >= PARALLEL) await flights.shift();
     }
     await Promise.all(flights);
-    return failure === undefined ? { position: committed } : { position: committed, failure };
+    return state.failure === undefined
+      ? { position: state.committed }
+      : { position: state.committed, failure: state.failure };
   }
 
   /**

@@ -31,7 +31,6 @@ import {
   leadStateOf,
   planChunk,
   type ExistingLead,
-  type LeadState,
   type PlannedCreate,
   type PlannedUpdate,
 } from './import/chunk-plan.js';
@@ -94,6 +93,34 @@ const countsOf = (c: ImportCounts): ImportCounts => ({
   skipped: c.skipped,
   failed: c.failed,
 });
+
+/** A chunk of staged rows, read and validated (before its transaction). */
+interface Chunk {
+  /** The checkpoint it starts after. */
+  readonly after: number;
+  readonly lastRow: number;
+  /** Staged rows in it. */
+  readonly size: number;
+  readonly valid: { rowNumber: number; lead: ImportedLead }[];
+  readonly errors: JobErrorInput[];
+  readonly failedRows: Set<number>;
+}
+
+/** Records a failed row's problems as job errors. */
+function failRow(
+  into: { readonly errors: JobErrorInput[]; readonly failedRows: Set<number> },
+  rowNumber: number,
+  problems: readonly { field: string | null; reason: string }[],
+): void {
+  into.failedRows.add(rowNumber);
+  for (const p of problems) {
+    into.errors.push({
+      rowNumber,
+      ...(p.field === null ? {} : { field: p.field }),
+      reason: p.reason,
+    });
+  }
+}
 
 /** COPY text format: the JSON of the cells, backslashes doubled (JSON escapes the rest). */
 async function* copyLines(rows: AsyncIterable<string[]>): AsyncGenerator<string> {
@@ -445,11 +472,23 @@ export class ImportService {
       await this.tracker.fail(payload.jobId, 'the import no longer exists');
       return {};
     }
+    // While a chunk's writes run in PostgreSQL, the next chunk is read and validated
+    // (pure work in this process): the two overlap instead of taking turns.
+    const prefetch = (after: number) => {
+      const next = this.prepare(setup, after);
+      next.catch(() => undefined); // awaited below; never an unhandled rejection
+      return next;
+    };
+    let next = prefetch(await this.checkpointOf(setup.jobId));
     for (;;) {
-      const more = await this.db.transaction(() => this.processChunk(setup), {
+      const chunk = await next;
+      if (!chunk) break;
+      next = prefetch(chunk.lastRow);
+      const written = await this.db.transaction(() => this.writeChunk(setup, chunk), {
         timeoutMs: CHUNK_TIMEOUT_MS,
       });
-      if (!more) break;
+      // Another delivery of this job wrote that chunk meanwhile: go on from where it is.
+      if (!written) next = prefetch(await this.checkpointOf(setup.jobId));
     }
     return this.finish(setup);
   }
@@ -499,73 +538,85 @@ export class ImportService {
     };
   }
 
+  /** The last row a committed chunk did. */
+  private async checkpointOf(jobId: string): Promise<number> {
+    const { tenantId } = currentTenant('ImportService.checkpointOf');
+    const [job] = await this.db.query<{ checkpoint: string | null }>(Prisma.sql`
+      SELECT "checkpoint" FROM "BackgroundJob"
+       WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${jobId}::uuid`);
+    if (!job) throw new NotFoundError('job');
+    return parseCheckpoint(job.checkpoint).lastRow;
+  }
+
   /**
-   * One chunk, in the caller's transaction: the staged rows after the checkpoint
-   * (read under a lock on the job row, so two deliveries of one job never do a chunk
-   * twice), validated, matched to existing leads, written set-based; its errors,
-   * counts and checkpoint recorded and its staged rows deleted. False when no row
-   * was left.
+   * The staged rows after `after` (a chunk), validated: the good ones as lead fields,
+   * the bad ones as errors. Staged rows change only when a chunk commits, so this
+   * runs outside the chunk's transaction. Null when no row is left.
    */
-  private async processChunk(setup: RunSetup): Promise<boolean> {
-    const { tenantId } = currentTenant('ImportService.processChunk');
+  private async prepare(setup: RunSetup, after: number): Promise<Chunk | null> {
+    const { tenantId } = currentTenant('ImportService.prepare');
+    const [read] = await this.db.query<{ rows: string }>(Prisma.sql`
+      SELECT COALESCE(json_agg(json_build_array(r."rowNumber", r."cells") ORDER BY r."rowNumber"),
+                      '[]')::text AS "rows"
+        FROM (SELECT "rowNumber", "cells" FROM "LeadImportRow"
+               WHERE "tenantId" = ${tenantId}::uuid AND "importId" = ${setup.importId}::uuid
+                 AND "rowNumber" > ${after}::int
+               ORDER BY "rowNumber" LIMIT ${this.chunkRows}::int) r`);
+    const staged = JSON.parse(read?.rows ?? '[]') as [number, unknown][];
+    const last = staged.at(-1);
+    if (!last) return null;
+    const chunk: Chunk = {
+      after,
+      lastRow: last[0],
+      size: staged.length,
+      valid: [],
+      errors: [],
+      failedRows: new Set(),
+    };
+    for (const [rowNumber, cells] of staged) {
+      const result = validateRow(cells, setup.columns, setup.ctx);
+      if (result.ok) chunk.valid.push({ rowNumber, lead: result.lead });
+      else failRow(chunk, rowNumber, result.problems);
+    }
+    return chunk;
+  }
+
+  /**
+   * One chunk's writes, in the caller's transaction, under a lock on the job row (two
+   * deliveries of one job never write a chunk twice: false when the checkpoint is no
+   * longer where the chunk starts). The rows are matched to existing leads, the leads
+   * created and updated set-based, the errors, counts and checkpoint recorded and the
+   * staged rows deleted.
+   */
+  private async writeChunk(setup: RunSetup, chunk: Chunk): Promise<boolean> {
+    const { tenantId } = currentTenant('ImportService.writeChunk');
     const [job] = await this.db.query<{ checkpoint: string | null }>(Prisma.sql`
       SELECT "checkpoint" FROM "BackgroundJob"
        WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${setup.jobId}::uuid FOR UPDATE`);
     if (!job) throw new NotFoundError('job');
     const at = parseCheckpoint(job.checkpoint);
-    const staged = await this.db.query<{ rowNumber: number; cells: unknown }>(Prisma.sql`
-      SELECT "rowNumber", "cells" FROM "LeadImportRow"
-       WHERE "tenantId" = ${tenantId}::uuid AND "importId" = ${setup.importId}::uuid
-         AND "rowNumber" > ${at.lastRow}::int
-       ORDER BY "rowNumber" LIMIT ${this.chunkRows}::int`);
-    const last = staged.at(-1);
-    if (!last) return false;
+    if (at.lastRow !== chunk.after) return false;
 
-    const T: [string, number][] = [['read', performance.now()]];
-    const errors: JobErrorInput[] = [];
-    const failedRows = new Set<number>();
-    const fail = (
-      rowNumber: number,
-      problems: readonly { field: string | null; reason: string }[],
-    ) => {
-      failedRows.add(rowNumber);
-      for (const p of problems) {
-        errors.push({
-          rowNumber,
-          ...(p.field === null ? {} : { field: p.field }),
-          reason: p.reason,
-        });
-      }
-    };
-    const valid: { rowNumber: number; lead: ImportedLead }[] = [];
-    for (const row of staged) {
-      const result = validateRow(row.cells, setup.columns, setup.ctx);
-      if (result.ok) valid.push({ rowNumber: row.rowNumber, lead: result.lead });
-      else fail(row.rowNumber, result.problems);
-    }
-
-    T.push(['validate', performance.now()]);
-    const existing = await this.existingLeads(valid, setup.onExisting === 'update');
-    const plan = planChunk(valid, existing, {
+    const existing = await this.existingLeads(chunk.valid, setup.onExisting === 'update');
+    const plan = planChunk(chunk.valid, existing, {
       onExisting: setup.onExisting,
       ctx: setup.ctx,
       defaultStageId: setup.defaultStageId,
       newId: uuidv7,
     });
-    for (const f of plan.failures) fail(f.rowNumber, f.problems);
-    T.push(['lookup+plan', performance.now()]);
+    const errors = [...chunk.errors];
+    const failedRows = new Set(chunk.failedRows);
+    for (const f of plan.failures) failRow({ errors, failedRows }, f.rowNumber, f.problems);
 
     await this.writeCreates(setup, plan.creates);
-    T.push(['creates', performance.now()]);
     await this.writeUpdates(setup, plan.updates);
-    T.push(['updates', performance.now()]);
 
     await this.db.query(Prisma.sql`
       DELETE FROM "LeadImportRow"
        WHERE "tenantId" = ${tenantId}::uuid AND "importId" = ${setup.importId}::uuid
-         AND "rowNumber" <= ${last.rowNumber}::int`);
+         AND "rowNumber" <= ${chunk.lastRow}::int`);
     const next: Checkpoint = {
-      lastRow: last.rowNumber,
+      lastRow: chunk.lastRow,
       created: at.created + plan.created,
       updated: at.updated + plan.updated,
       skipped: at.skipped + plan.skipped,
@@ -574,17 +625,16 @@ export class ImportService {
     errors.sort((a, b) => (a.rowNumber ?? 0) - (b.rowNumber ?? 0));
     await this.tracker.progress(
       setup.jobId,
-      { done: staged.length, failed: failedRows.size, checkpoint: checkpointText(next) },
+      { done: chunk.size, failed: failedRows.size, checkpoint: checkpointText(next) },
       errors,
     );
-    T.push(['delete+progress', performance.now()]);
-    console.log('TIMING', T.map(([k, v], i) => `${k}=${i ? (v - (T[i - 1]?.[1] ?? v)).toFixed(0) : 0}`).join(' '));
     return true;
   }
 
   /**
    * The live leads holding any identity of the rows; locked, with their tags, when
-   * the rows may update them.
+   * the rows may update them. The identities travel as one JSON parameter (a few
+   * thousand values cost next to nothing that way).
    */
   private async existingLeads(
     rows: readonly { lead: ImportedLead }[],
@@ -602,104 +652,131 @@ export class ImportService {
       if (lead.email) emails.add(lead.email);
     }
     if (ids.size + usernames.size + phones.size + emails.size === 0) return [];
+    const keys = JSON.stringify({ t: [...ids], u: [...usernames], p: [...phones], e: [...emails] });
+    const values = (key: string, type: string) =>
+      Prisma.sql`ANY(ARRAY(SELECT jsonb_array_elements_text(${keys}::jsonb -> ${key})::${Prisma.raw(type)}))`;
     const tags = forUpdate
       ? Prisma.sql`COALESCE((SELECT array_agg(t."name"::text ORDER BY t."name")
           FROM "LeadTag" lt JOIN "Tag" t ON t."tenantId" = lt."tenantId" AND t."id" = lt."tagId"
          WHERE lt."tenantId" = l."tenantId" AND lt."leadId" = l."id"), '{}')`
       : Prisma.sql`'{}'::text[]`;
-    return this.db.query<ExistingLead>(Prisma.sql`
-      SELECT l."id", l."displayName", l."telegramUserId"::text AS "telegramUserId",
-             l."telegramUsername"::text AS "telegramUsername", l."phone", l."phoneNational",
-             l."email", l."emailLocal"::text AS "emailLocal", l."language", l."country",
-             l."source"::text AS "source", l."ownerId", l."stageId", l."customFields",
-             ${tags} AS "tags"
-        FROM "Lead" l
-       WHERE l."tenantId" = ${tenantId}::uuid AND l."mergedIntoId" IS NULL
-         AND (l."telegramUserId" = ANY(${[...ids]}::bigint[])
-              OR l."telegramUsername" = ANY(${[...usernames]}::citext[])
-              OR l."phone" = ANY(${[...phones]}::text[])
-              OR l."email" = ANY(${[...emails]}::text[]))
-      ${forUpdate ? Prisma.sql`FOR UPDATE OF l` : Prisma.empty}`);
+    const [found] = await this.db.query<{ leads: string }>(Prisma.sql`
+      SELECT COALESCE(json_agg(x), '[]')::text AS "leads" FROM (
+        SELECT l."id", l."displayName", l."telegramUserId"::text AS "telegramUserId",
+               l."telegramUsername"::text AS "telegramUsername", l."phone", l."phoneNational",
+               l."email", l."emailLocal"::text AS "emailLocal", l."language", l."country",
+               l."source"::text AS "source", l."ownerId", l."stageId", l."customFields",
+               ${tags} AS "tags"
+          FROM "Lead" l
+         WHERE l."tenantId" = ${tenantId}::uuid AND l."mergedIntoId" IS NULL
+           AND (l."telegramUserId" = ${values('t', 'bigint')}
+                OR l."telegramUsername" = ${values('u', 'citext')}
+                OR l."phone" = ${values('p', 'text')}
+                OR l."email" = ${values('e', 'text')})
+        ${forUpdate ? Prisma.sql`FOR UPDATE OF l` : Prisma.empty}) x`);
+    return JSON.parse(found?.leads ?? '[]') as ExistingLead[];
   }
 
-  /** New leads: one INSERT, their tags, a 'created' activity each. */
+  /**
+   * New leads, their tags and a 'created' activity each: one statement over the
+   * chunk's leads as one JSON parameter (after TagsService made the tags).
+   */
   private async writeCreates(setup: RunSetup, creates: readonly PlannedCreate[]): Promise<void> {
     if (creates.length === 0) return;
-    const { tenantId } = currentTenant('ImportService.writeCreates');
+    const { tenantId, actor } = currentTenant('ImportService.writeCreates');
     for (const create of creates) {
       // Round-robin turns, only for sources that have a rule (one statement each).
       if (create.state.ownerId === null && setup.assigned.has(create.state.source)) {
         create.state.ownerId = await this.assignment.nextOwner(create.state.source);
       }
     }
-    const s = creates.map((c) => c.state);
-    await this.db.query(Prisma.sql`
-      INSERT INTO "Lead" ("tenantId", "id", "displayName", "telegramUserId", "telegramUsername",
-        "phone", "phoneNational", "email", "emailLocal", "language", "country", "source",
-        "ownerId", "stageId", "customFields", "searchText", "updatedAt")
-      SELECT ${tenantId}::uuid, u."id", u."displayName", u."telegramUserId"::bigint,
-             u."telegramUsername", u."phone", u."phoneNational", u."email", u."emailLocal",
-             u."language", u."country", u."source"::"LeadSource", u."ownerId", u."stageId",
-             u."customFields", u."searchText", now()
-        FROM unnest(${creates.map((c) => c.id)}::uuid[], ${s.map((x) => x.displayName)}::text[],
-                    ${s.map((x) => x.telegramUserId)}::text[], ${s.map((x) => x.telegramUsername)}::text[],
-                    ${s.map((x) => x.phone)}::text[], ${s.map((x) => x.phoneNational)}::text[],
-                    ${s.map((x) => x.email)}::text[], ${s.map((x) => x.emailLocal)}::text[],
-                    ${s.map((x) => x.language)}::text[], ${s.map((x) => x.country)}::text[],
-                    ${s.map((x) => x.source)}::text[], ${s.map((x) => x.ownerId)}::uuid[],
-                    ${s.map((x) => x.stageId)}::uuid[],
-                    ${s.map((x) => JSON.stringify(x.customFields))}::jsonb[],
-                    ${s.map((x) => searchTextOf(x))}::text[])
-          AS u("id", "displayName", "telegramUserId", "telegramUsername", "phone", "phoneNational",
-               "email", "emailLocal", "language", "country", "source", "ownerId", "stageId",
-               "customFields", "searchText")`);
-    console.log('TIMING insert', performance.now());
-    await this.addTags(creates.map((c) => ({ leadId: c.id, names: c.state.tags })));
-    console.log('TIMING tags', performance.now());
-    await this.timeline.record(
+    await this.ensureTags(creates.map((c) => c.state.tags));
+    const input = JSON.stringify(
       creates.map((c) => ({
-        leadId: c.id,
-        kind: 'created' as const,
-        data: { source: c.state.source, importId: setup.importId, rowNumber: c.rowNumber },
+        ...c.state,
+        id: c.id,
+        rowNumber: c.rowNumber,
+        searchText: searchTextOf(c.state),
       })),
     );
+    await this.db.query(Prisma.sql`
+      WITH "input" AS (
+        SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS r(
+          "id" uuid, "rowNumber" int, "displayName" text, "telegramUserId" bigint,
+          "telegramUsername" text, "phone" text, "phoneNational" text, "email" text,
+          "emailLocal" text, "language" text, "country" text, "source" text, "ownerId" uuid,
+          "stageId" uuid, "customFields" jsonb, "searchText" text, "tags" text[])
+      ), "leads" AS (
+        INSERT INTO "Lead" ("tenantId", "id", "displayName", "telegramUserId", "telegramUsername",
+          "phone", "phoneNational", "email", "emailLocal", "language", "country", "source",
+          "ownerId", "stageId", "customFields", "searchText", "updatedAt")
+        SELECT ${tenantId}::uuid, i."id", i."displayName", i."telegramUserId", i."telegramUsername",
+               i."phone", i."phoneNational", i."email", i."emailLocal", i."language", i."country",
+               i."source"::"LeadSource", i."ownerId", i."stageId", i."customFields", i."searchText",
+               now()
+          FROM "input" i
+        RETURNING "id"
+      ), "activities" AS (
+        INSERT INTO "LeadActivity" ("tenantId", "id", "leadId", "kind", "data", "actorType",
+                                    "actorId", "createdAt")
+        SELECT ${tenantId}::uuid, ibhq_uuidv7(), i."id", 'created',
+               jsonb_build_object('source', i."source", 'importId', ${setup.importId}::text,
+                                  'rowNumber', i."rowNumber"),
+               ${actor.type}::"AuditActorType", ${actor.id.slice(0, 64)}, now()
+          FROM "input" i
+      )
+      INSERT INTO "LeadTag" ("tenantId", "leadId", "tagId")
+      SELECT ${tenantId}::uuid, i."id", t."id"
+        FROM "input" i CROSS JOIN LATERAL unnest(i."tags") AS n("name")
+        JOIN "Tag" t ON t."tenantId" = ${tenantId}::uuid AND t."name" = n."name"::citext
+      ON CONFLICT DO NOTHING`);
   }
 
   /** Changed leads: one UPDATE, added tags, stage moves, owner and field changes. */
   private async writeUpdates(setup: RunSetup, updates: readonly PlannedUpdate[]): Promise<void> {
     if (updates.length === 0) return;
     const { tenantId } = currentTenant('ImportService.writeUpdates');
-    const s: LeadState[] = updates.map((u) => u.state);
-    await this.db.query(Prisma.sql`
-      UPDATE "Lead" l
-         SET "displayName" = u."displayName", "telegramUserId" = u."telegramUserId"::bigint,
-             "telegramUsername" = u."telegramUsername", "phone" = u."phone",
-             "phoneNational" = u."phoneNational", "email" = u."email", "emailLocal" = u."emailLocal",
-             "language" = u."language", "country" = u."country", "source" = u."source"::"LeadSource",
-             "ownerId" = u."ownerId",
-             "stageChangedAt" = CASE WHEN l."stageId" IS DISTINCT FROM u."stageId" THEN now()
-                                     ELSE l."stageChangedAt" END,
-             "stageId" = u."stageId", "customFields" = u."customFields",
-             "searchText" = u."searchText", "version" = l."version" + 1, "updatedAt" = now()
-        FROM unnest(${updates.map((u) => u.before.id)}::uuid[], ${s.map((x) => x.displayName)}::text[],
-                    ${s.map((x) => x.telegramUserId)}::text[], ${s.map((x) => x.telegramUsername)}::text[],
-                    ${s.map((x) => x.phone)}::text[], ${s.map((x) => x.phoneNational)}::text[],
-                    ${s.map((x) => x.email)}::text[], ${s.map((x) => x.emailLocal)}::text[],
-                    ${s.map((x) => x.language)}::text[], ${s.map((x) => x.country)}::text[],
-                    ${s.map((x) => x.source)}::text[], ${s.map((x) => x.ownerId)}::uuid[],
-                    ${s.map((x) => x.stageId)}::uuid[],
-                    ${s.map((x) => JSON.stringify(x.customFields))}::jsonb[],
-                    ${s.map((x) => searchTextOf(x))}::text[])
-          AS u("id", "displayName", "telegramUserId", "telegramUsername", "phone", "phoneNational",
-               "email", "emailLocal", "language", "country", "source", "ownerId", "stageId",
-               "customFields", "searchText")
-       WHERE l."tenantId" = ${tenantId}::uuid AND l."id" = u."id"`);
-
     const diffs = updates.map((u) => ({
       id: u.before.id,
       diff: diffLead(leadStateOf(u.before), u.state),
     }));
-    await this.addTags(diffs.map((d) => ({ leadId: d.id, names: d.diff.tagsAdded })));
+    await this.ensureTags(diffs.map((d) => d.diff.tagsAdded));
+    const input = JSON.stringify(
+      updates.map((u, i) => ({
+        ...u.state,
+        id: u.before.id,
+        searchText: searchTextOf(u.state),
+        tags: diffs[i]?.diff.tagsAdded ?? [],
+      })),
+    );
+    await this.db.query(Prisma.sql`
+      WITH "input" AS (
+        SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS r(
+          "id" uuid, "displayName" text, "telegramUserId" bigint, "telegramUsername" text,
+          "phone" text, "phoneNational" text, "email" text, "emailLocal" text, "language" text,
+          "country" text, "source" text, "ownerId" uuid, "stageId" uuid, "customFields" jsonb,
+          "searchText" text, "tags" text[])
+      ), "updated" AS (
+        UPDATE "Lead" l
+           SET "displayName" = u."displayName", "telegramUserId" = u."telegramUserId",
+               "telegramUsername" = u."telegramUsername", "phone" = u."phone",
+               "phoneNational" = u."phoneNational", "email" = u."email", "emailLocal" = u."emailLocal",
+               "language" = u."language", "country" = u."country",
+               "source" = u."source"::"LeadSource", "ownerId" = u."ownerId",
+               "stageChangedAt" = CASE WHEN l."stageId" IS DISTINCT FROM u."stageId" THEN now()
+                                       ELSE l."stageChangedAt" END,
+               "stageId" = u."stageId", "customFields" = u."customFields",
+               "searchText" = u."searchText", "version" = l."version" + 1, "updatedAt" = now()
+          FROM "input" u
+         WHERE l."tenantId" = ${tenantId}::uuid AND l."id" = u."id"
+        RETURNING l."id"
+      )
+      INSERT INTO "LeadTag" ("tenantId", "leadId", "tagId")
+      SELECT ${tenantId}::uuid, i."id", t."id"
+        FROM "input" i CROSS JOIN LATERAL unnest(i."tags") AS n("name")
+        JOIN "Tag" t ON t."tenantId" = ${tenantId}::uuid AND t."name" = n."name"::citext
+      ON CONFLICT DO NOTHING`);
+
     const moves: StageMove[] = diffs.flatMap(({ id, diff }) =>
       diff.stage ? [{ leadId: id, fromStageId: diff.stage.from, toStageId: diff.stage.to }] : [],
     );
@@ -726,34 +803,14 @@ export class ImportService {
     await this.timeline.record(activities);
   }
 
-  /** Adds tags to leads: the tags made once (TagsService), the pairs in one INSERT. */
-  private async addTags(
-    pairs: readonly { leadId: string; names: readonly string[] }[],
-  ): Promise<void> {
-    const wanted = pairs.filter((p) => p.names.length > 0);
-    if (wanted.length === 0) return;
-    const { tenantId } = currentTenant('ImportService.addTags');
+  /** The chunk's tags exist (TagsService makes the missing ones, once per name). */
+  private async ensureTags(lists: readonly (readonly string[])[]): Promise<void> {
     const names = new Map<string, string>();
-    for (const p of wanted)
-      for (const n of p.names) if (!names.has(n.toLowerCase())) names.set(n.toLowerCase(), n);
-    const tags = await this.tags.ensure([...names.values()], 'tags');
-    const idOf = new Map(tags.map((t) => [t.name.toLowerCase(), t.id]));
-    const leadIds: string[] = [];
-    const tagIds: string[] = [];
-    for (const p of wanted) {
-      for (const n of p.names) {
-        const tagId = idOf.get(n.toLowerCase());
-        if (tagId) {
-          leadIds.push(p.leadId);
-          tagIds.push(tagId);
-        }
-      }
+    for (const list of lists) {
+      for (const name of list)
+        if (!names.has(name.toLowerCase())) names.set(name.toLowerCase(), name);
     }
-    await this.db.query(Prisma.sql`
-      INSERT INTO "LeadTag" ("tenantId", "leadId", "tagId")
-      SELECT ${tenantId}::uuid, p."leadId", p."tagId"
-        FROM unnest(${leadIds}::uuid[], ${tagIds}::uuid[]) AS p("leadId", "tagId")
-      ON CONFLICT DO NOTHING`);
+    if (names.size > 0) await this.tags.ensure([...names.values()], 'tags');
   }
 
   /** The end: the job's result, the import completed, one audit event (once). */

@@ -65,11 +65,12 @@ export class LeadListService {
    */
   exactTotalBudgetMs = 30;
   /**
-   * Free text over an ordered page: first look for the page among this many leads
-   * in the page's order (fast when many leads match), else gather every match from
-   * the search indexes (fast when few do).
+   * Free text over an ordered page: first look for the page among at most this many
+   * leads in the page's order, testing each (fast when many leads match: it stops
+   * when the page is full), else gather every match from the search indexes (fast
+   * when few do).
    */
-  scanWindow = 1_000;
+  scanWindow = 2_000;
 
   constructor(
     private readonly db: TenantDb,
@@ -103,7 +104,13 @@ export class LeadListService {
     const last = items.at(-1);
     const nextCursor =
       rows.length > limit && last ? encodeListCursor(sort, keyOf(last, order), tenantId) : null;
-    return { items: items.map(stripPosition), nextCursor, total };
+    // An estimate never claims fewer leads than this page shows.
+    const shown = items.length + (nextCursor ? 1 : 0);
+    return {
+      items: items.map(stripPosition),
+      nextCursor,
+      total: total.exact ? total : { value: Math.max(total.value, shown), exact: false },
+    };
   }
 
   private page(
@@ -122,7 +129,7 @@ export class LeadListService {
       if (filter.q !== undefined) {
         // The leads after the cursor in the page's order, each tested against the text.
         const { q: _, ...rest } = filter;
-        const scanned = await query<ScannedRow>(
+        const walked = await query<Row>(
           scanPageSql(
             leadFilterSql(rest, { tenantId }),
             leadFilterSql({ q: filter.q }, { tenantId, textSearch: 'row' }),
@@ -132,9 +139,7 @@ export class LeadListService {
             this.scanWindow,
           ),
         );
-        const hits = scanned.filter(isHit).map(withoutScanned);
-        const window = scanned[0]?._scanned ?? 0;
-        if (hits.length >= take || window < this.scanWindow) return hits;
+        if (walked.length >= take) return walked;
       }
       return query<Row>(pageSql(where, order, after, take));
     });
@@ -182,18 +187,6 @@ function isStatementTimeout(e: unknown): boolean {
   return code === '57014' || /canceling statement due to statement timeout/.test(e.message);
 }
 
-/** A row of scanPageSql: a lead, or (no lead matched) nulls, with the walk's length. */
-type ScannedRow = (Row | { [K in keyof Row]: null }) & { _scanned: number };
-
-function isHit(row: ScannedRow): row is Row & { _scanned: number } {
-  return row.id !== null;
-}
-
-function withoutScanned(row: Row & { _scanned: number }): Row {
-  const { _scanned: _, ...rest } = row;
-  return rest;
-}
-
 /** The top plan node's row estimate from EXPLAIN (FORMAT JSON). */
 function planRows(plan: unknown): number {
   const doc: unknown = typeof plan === 'string' ? JSON.parse(plan) : plan;
@@ -220,11 +213,9 @@ function pageSql(
 }
 
 /**
- * The page found by walking the order's index: the next `window` leads of the
- * filter without its free text, after the cursor and in order, tested one by one
- * against the text. Every row carries how many leads were walked (`_scanned`); with
- * no match, one row of nulls carries it. The page is complete if it holds `take`
- * rows or the walk reached the end of the list.
+ * The page found by walking the order's index: the leads of the filter without its
+ * free text, after the cursor and in order, tested one by one against the text until
+ * `take` match, looking at `window` leads at most. Complete if it holds `take` rows.
  */
 function scanPageSql(
   rest: Prisma.Sql,
@@ -239,18 +230,16 @@ function scanPageSql(
   const conditions = [rest];
   const keyset = keysetSql(order, after);
   if (keyset) conditions.push(keyset);
-  return Prisma.sql`WITH w AS MATERIALIZED (
+  // The inner order carries through the subquery, so the executor stops reading it as
+  // soon as `take` rows passed the text test.
+  return Prisma.sql`SELECT ${LEAD_VIEW_COLUMNS} FROM (
       SELECT l.* FROM "Lead" l
        WHERE ${Prisma.join(conditions, ' AND ')}
        ORDER BY ${column} ${dir}, l."id" ${dir}
-       LIMIT ${window})
-    SELECT c."n" AS "_scanned", m.* FROM (SELECT count(*)::int AS "n" FROM w) c
-    LEFT JOIN LATERAL (
-      SELECT ${LEAD_VIEW_COLUMNS} FROM w l
-       WHERE ${text}
-       ORDER BY ${column} ${dir}, l."id" ${dir}
-       LIMIT ${take}
-    ) m ON true`;
+       LIMIT ${window}) l
+    WHERE ${text}
+    ORDER BY ${column} ${dir}, l."id" ${dir}
+    LIMIT ${take}`;
 }
 
 /** Rows after the cursor in the order's direction. */

@@ -75,7 +75,7 @@ export type ActivitiesQuery = z.infer<typeof activitiesQuery>;
 
 export const leadIdParam = z.uuid();
 
-/** @deprecated the full LeadView is what every lead endpoint answers. */
+/** The same as LeadView (every lead endpoint answers the full view); kept for older callers. */
 export type LeadSummary = LeadView;
 
 export interface ActivityView {

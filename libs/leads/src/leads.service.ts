@@ -521,22 +521,14 @@ export class LeadsService {
     }
     if (customChanged)
       sets.push(Prisma.sql`"customFields" = ${JSON.stringify(customFields)}::jsonb`);
-    sets.push(Prisma.sql`"version" = "version" + 1`, Prisma.sql`"updatedAt" = now()`);
-    try {
+    // Values, not expressions over the row (the row is locked: they are exact).
+    sets.push(Prisma.sql`"version" = ${row.version + 1}::int`, Prisma.sql`"updatedAt" = now()`);
+    const { leadOwnerScope } = currentTenant('LeadsService.update');
+    if (ownerChanged && leadOwnerScope !== undefined && ownerId !== leadOwnerScope) {
+      await this.handOver(row.id, sets);
+    } else {
       await this.db.query(Prisma.sql`UPDATE "Lead" SET ${Prisma.join(sets, ', ')}
                                        WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${row.id}::uuid`);
-    } catch (e) {
-      // Row-level security (own_leads_only): an UPDATE that reads the row must leave it
-      // visible to the caller, so an agent who sees only their own leads cannot give one
-      // away (see the report of this work for the policy change that would allow it).
-      if (databaseErrorOf(e)?.code === '42501') {
-        throw new DomainError(
-          ErrorCode.Forbidden,
-          'agents who see only their own leads cannot hand a lead over: ask an admin',
-          { field: 'body.ownerId' },
-        );
-      }
-      throw e;
     }
 
     // The timeline: what changed (not whole rows), owner and stage moves.
@@ -569,6 +561,28 @@ export class LeadsService {
       customFields,
       version: row.version + 1,
       stageChangedAt: stageChanged ? null : row.stageChangedAt,
+    });
+  }
+
+  /**
+   * The update of an agent who sees only their own leads and gives this one to another
+   * member. Row-level security allows it (own_leads_only: USING the agent's own rows,
+   * WITH CHECK true), but PostgreSQL also checks the new row against the SELECT
+   * policies when the UPDATE reads columns of the table (its WHERE clause), and the
+   * handed-over row is no longer visible to the agent. So the row is addressed through
+   * a cursor (`WHERE CURRENT OF`, which reads no column) over the locked row, and the
+   * SET clauses hold only values.
+   */
+  private async handOver(id: string, sets: readonly Prisma.Sql[]): Promise<void> {
+    const { tenantId } = currentTenant('LeadsService.handOver');
+    await this.db.transaction(async () => {
+      await this.db.query(Prisma.sql`DECLARE lead_hand_over NO SCROLL CURSOR FOR
+        SELECT 1 FROM "Lead" WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${id}::uuid FOR UPDATE`);
+      const fetched = await this.db.query(Prisma.sql`FETCH NEXT FROM lead_hand_over`);
+      if (fetched.length !== 1) throw new NotFoundError('lead');
+      await this.db.query(Prisma.sql`UPDATE "Lead" SET ${Prisma.join(sets, ', ')}
+                                      WHERE CURRENT OF lead_hand_over`);
+      await this.db.query(Prisma.sql`CLOSE lead_hand_over`);
     });
   }
 

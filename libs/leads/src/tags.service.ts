@@ -218,9 +218,10 @@ export class TagsService {
     // A concurrent transaction created one of them after this statement's snapshot: it
     // is committed now (ON CONFLICT waited for it), so a new statement sees it.
     const late = missing.length > 0 ? await find(missing, false) : [];
-    const byInput = new Map(
-      [...rows, ...late].filter((r) => r.id !== null).map((r) => [r.input, r]),
-    );
+    const byInput = new Map<string, TagRef>();
+    for (const r of [...rows, ...late]) {
+      if (r.id !== null && r.name !== null) byInput.set(r.input, { id: r.id, name: r.name });
+    }
     const seen = new Set<string>();
     return wanted.flatMap((n) => {
       const tag = byInput.get(n);
