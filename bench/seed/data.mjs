@@ -143,8 +143,10 @@ export const LAST_NAMES = [
 
 /**
  * Countries of the leads: ISO code, a language, the calling code, and a range of valid
- * mobile numbers (national prefix + `digits` free digits), checked with
- * libphonenumber-js (the seed checks a sample of what it wrote again at the end).
+ * mobile numbers (national prefix + `digits` free digits). Every number the seed can
+ * make for row numbers up to 1,000,000 was checked with libphonenumber-js (valid, of
+ * that country, national number = prefix + digits); the seed checks a sample of what
+ * it wrote again before it sets its marker.
  * `weight`: how many leads in 100 are from the country.
  */
 export const COUNTRIES = [
@@ -155,7 +157,7 @@ export const COUNTRIES = [
   { code: 'IN', language: 'en-IN', callingCode: '91', prefix: '98', digits: 8, weight: 10 },
   { code: 'ES', language: 'es', callingCode: '34', prefix: '6', digits: 8, weight: 5 },
   { code: 'BR', language: 'pt-BR', callingCode: '55', prefix: '119', digits: 8, weight: 7 },
-  { code: 'RU', language: 'ru', callingCode: '7', prefix: '9', digits: 9, weight: 6 },
+  { code: 'RU', language: 'ru', callingCode: '7', prefix: '916', digits: 7, weight: 6 },
   { code: 'TR', language: 'tr', callingCode: '90', prefix: '532', digits: 7, weight: 5 },
   { code: 'ZA', language: 'en', callingCode: '27', prefix: '82', digits: 7, weight: 6 },
   { code: 'PH', language: 'fil', callingCode: '63', prefix: '917', digits: 7, weight: 4 },

@@ -312,6 +312,61 @@ describe('bulk update and delete (API + worker)', () => {
     expect(csv.text).toContain(`,,lead not found,${missing}`);
   });
 
+  it('a lead whose change a rule refuses fails alone, with its reason; the chunks around it are done', async () => {
+    const ids = await seedLeads(owner.tenantId, 4_100, 'rule-test', 'Ruled');
+    const refused = [ids[2_500] ?? '', ids[2_501] ?? ''].sort();
+    // A rule of the database that refuses these two leads' updates (a stand-in for any
+    // constraint a lead may break), installed for this test only.
+    await sql('admin', `UPDATE "Lead" SET "displayName" = 'Refuse me' WHERE id = ANY($1::uuid[])`, [
+      refused,
+    ]);
+    await sql(
+      'admin',
+      `CREATE FUNCTION h5_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN
+         IF NEW."displayName" = 'Refuse me' THEN
+           RAISE EXCEPTION 'refused by a rule' USING ERRCODE = 'check_violation';
+         END IF;
+         RETURN NEW;
+       END $$;
+       CREATE TRIGGER h5_refuse BEFORE UPDATE ON "Lead" FOR EACH ROW EXECUTE FUNCTION h5_refuse();`,
+    );
+    try {
+      const res = await bulk(owner, {
+        target: { filter: { tags: ['rule-test'] } },
+        action: { type: 'update', set: { stageId: stage('Funded'), addTags: ['ruled'] } },
+      });
+      expect(res.status, res.text).toBe(202);
+      const job = await finished(owner, res.body.jobId);
+      expect(job).toMatchObject({
+        status: 'completed',
+        total: 4_100,
+        done: 4_098,
+        failed: 2,
+        result: { updated: 4_098, failed: 2 },
+      });
+      expect(job.errors).toEqual(
+        refused.map((leadId) => ({
+          leadId,
+          reason: 'the change could not be applied to this lead',
+        })),
+      );
+      const { rows } = await sql<{ stage: string; n: number }>(
+        'admin',
+        `SELECT "stageId"::text AS stage, count(*)::int AS n FROM "Lead"
+          WHERE id = ANY($1::uuid[]) GROUP BY 1 ORDER BY 2`,
+        [ids],
+      );
+      expect(rows).toEqual([
+        { stage: stage('New'), n: 2 },
+        { stage: stage('Funded'), n: 4_098 },
+      ]);
+      for (const id of refused) expect((await lead(owner, id)).tags).toEqual(['rule-test']);
+    } finally {
+      await sql('admin', 'DROP TRIGGER h5_refuse ON "Lead"; DROP FUNCTION h5_refuse()');
+    }
+  }, 180_000);
+
   it('is idempotent: the same Idempotency-Key answers the same job, and running the job again changes nothing twice', async () => {
     const ids = await seedLeads(owner.tenantId, 30, 'retry-me', 'Retry');
     const body = {

@@ -23,7 +23,7 @@ describe('lead search: free text over names, identities and notes', () => {
   let other: CrmCaller;
   const lead: Record<string, Lead> = {};
   let service: LeadListService;
-  let window: number;
+  let window: LeadListService['scanWindow'];
 
   /** The display names `q` finds (GET), checked to equal what POST /search finds. */
   const find = async (q: string, extra = ''): Promise<string[]> => {
@@ -46,7 +46,7 @@ describe('lead search: free text over names, identities and notes', () => {
     for (const limit of [2, 200]) {
       const path = `/v1/leads?q=${encodeURIComponent(q)}&sort=name&limit=${String(limit)}${extra}`;
       const walked = await owner.call<ListPage>('GET', path);
-      service.scanWindow = 1;
+      service.scanWindow = { first: 1, max: 1 };
       try {
         const gathered = await owner.call<ListPage>('GET', path);
         expect(gathered.body.items.map((l) => l.id)).toEqual(walked.body.items.map((l) => l.id));

@@ -5,7 +5,9 @@ import { z } from 'zod';
 import {
   currentTenant,
   decodeCursor,
+  DomainError,
   encodeCursor,
+  ErrorCode,
   isUuid,
   NotFoundError,
   runWithTenant,
@@ -184,10 +186,21 @@ export class JobTracker {
     });
   }
 
-  /** Adds to done/failed, stores the checkpoint and the errors, in one transaction. */
+  /**
+   * Adds to done/failed, stores the checkpoint and the errors, in one transaction.
+   * With `expectedCheckpoint` (null: none stored yet) nothing is recorded unless the
+   * stored checkpoint is that one: a Conflict (details.checkpointMoved) tells a
+   * duplicate run of the job that another run is ahead of it.
+   */
   async progress(
     id: string,
-    delta: { done?: number; failed?: number; checkpoint?: string; total?: number },
+    delta: {
+      done?: number;
+      failed?: number;
+      checkpoint?: string;
+      total?: number;
+      expectedCheckpoint?: string | null;
+    },
     errors: readonly JobErrorInput[] = [],
   ): Promise<void> {
     const { tenantId } = currentTenant('JobTracker.progress');
@@ -202,8 +215,27 @@ export class JobTracker {
                "total" = COALESCE(${delta.total ?? null}::int, "total"),
                "updatedAt" = now()
          WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${id}::uuid
+           ${
+             delta.expectedCheckpoint === undefined
+               ? Prisma.empty
+               : Prisma.sql`AND "checkpoint" IS NOT DISTINCT FROM ${delta.expectedCheckpoint}::varchar`
+           }
         RETURNING "id"::text AS "id"`);
-      if (updated.length === 0) throw new NotFoundError('job');
+      if (updated.length === 0) {
+        if (delta.expectedCheckpoint !== undefined) {
+          const [job] = await this.db.query<{ id: string }>(Prisma.sql`
+            SELECT "id"::text AS "id" FROM "BackgroundJob"
+             WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${id}::uuid`);
+          if (job) {
+            throw new DomainError(
+              ErrorCode.Conflict,
+              'the job has moved on: another run of it is ahead',
+              { checkpointMoved: true },
+            );
+          }
+        }
+        throw new NotFoundError('job');
+      }
       if (errors.length === 0) return;
       // One statement for any number of errors: the rows travel as one JSON parameter
       // (no limit on bind parameters, no string building).

@@ -50,6 +50,8 @@ type StoredAction = BulkJobParams['action'];
 interface Position {
   readonly after: string | null;
   readonly changed: number;
+  /** The stored checkpoint that says so (null before the first chunk). */
+  readonly checkpoint: string | null;
 }
 
 type Settled = { readonly ok: true; readonly position: Position } | { readonly ok: false };
@@ -391,16 +393,9 @@ export class BulkService {
       this.logger.warn({ err: run.failure, jobId }, 'bulk chunk failed: retrying it alone');
       const candidates = 'ids' in target ? nextIds(target.ids, position.after, CHUNK) : null;
       if (candidates !== null && candidates.length === 0) break;
-      const step = await this.chunkOrOneByOne(
-        jobId,
-        target,
-        action,
-        position.after,
-        position.changed,
-        candidates,
-      );
+      const step = await this.chunkAlone(jobId, target, action, position, candidates);
       if (!step) break;
-      position = { after: step.last, changed: step.changed };
+      position = step.position;
       if (!step.more) break;
     }
     return this.finish(jobId, params, position.changed);
@@ -449,20 +444,8 @@ export class BulkService {
             const before = await gate;
             if (!before.ok) throw new ChunkAborted();
             if (outcome === null) return before.position;
-            const position = {
-              after: ids.at(-1) ?? before.position.after,
-              changed: before.position.changed + outcome.changed,
-            };
-            await this.tracker.progress(
-              jobId,
-              {
-                done: outcome.done,
-                failed: outcome.errors.length,
-                checkpoint: formatCheckpoint(position.after ?? '', position.changed),
-              },
-              outcome.errors,
-            );
-            return position;
+            const last = ids.at(-1) ?? '';
+            return this.record(jobId, before.position, last, outcome);
           },
           { timeoutMs: CHUNK_TIMEOUT_MS },
         )
@@ -495,93 +478,78 @@ export class BulkService {
   }
 
   /**
-   * One chunk in one transaction; if it fails for a reason other than the database
-   * being unavailable, its leads one by one, so that one lead's failure is reported
-   * as that lead's and never stops the others.
+   * One chunk alone (after it failed side by side): in one transaction, and if that
+   * fails for a reason other than the database being unavailable, split in halves
+   * until the failing leads are alone, so that one lead's failure is reported as that
+   * lead's and never stops the others.
    */
-  private async chunkOrOneByOne(
+  private async chunkAlone(
     jobId: string,
     target: Target,
     action: StoredAction,
-    after: string | null,
-    changedBefore: number,
+    from: Position,
     candidates: string[] | null,
-  ): Promise<{ last: string; changed: number; more: boolean } | null> {
+  ): Promise<{ position: Position; more: boolean } | null> {
+    const ids = candidates ?? (await this.nextMatches(target, from.after, false));
+    if (ids.length === 0) return null;
+    const position = await this.bisect(jobId, ids, action, from);
+    return { position, more: ids.length === CHUNK };
+  }
+
+  /** `ids` in one transaction, or each half of them if that fails (down to one lead). */
+  private async bisect(
+    jobId: string,
+    ids: readonly string[],
+    action: StoredAction,
+    from: Position,
+  ): Promise<Position> {
+    const last = ids.at(-1) ?? '';
     try {
       return await this.db.transaction(
-        async () => {
-          let ids = candidates;
-          let more: boolean;
-          if (ids === null) {
-            ids = await this.nextMatches(target, after, true);
-            if (ids.length === 0) return null;
-            more = ids.length === CHUNK;
-          } else {
-            more = ids.length === CHUNK;
-          }
-          // A filter's matches were just locked by nextMatches (and are never merged).
-          const outcome = await this.processIds(ids, action, candidates === null);
-          const last = ids.at(-1) ?? after ?? '';
-          const changed = changedBefore + outcome.changed;
-          await this.tracker.progress(
-            jobId,
-            {
-              done: outcome.done,
-              failed: outcome.errors.length,
-              checkpoint: formatCheckpoint(last, changed),
-            },
-            outcome.errors,
-          );
-          return { last, changed, more };
-        },
+        async () => this.record(jobId, from, last, await this.processIds(ids, action)),
         { timeoutMs: CHUNK_TIMEOUT_MS },
       );
     } catch (e) {
       if (isTransient(e)) throw e;
-      this.logger.warn({ err: e, jobId }, 'bulk chunk failed: retrying its leads one by one');
+      if (ids.length > 1) {
+        const half = ids.length >>> 1;
+        const left = await this.bisect(jobId, ids.slice(0, half), action, from);
+        return this.bisect(jobId, ids.slice(half), action, left);
+      }
+      this.logger.warn({ err: e, jobId, leadId: last }, 'bulk work failed on a lead');
+      return this.record(jobId, from, last, {
+        done: 0,
+        changed: 0,
+        errors: [{ leadId: last, reason: reasonOf(e) }],
+      });
     }
-    const ids = candidates ?? (await this.nextMatches(target, after, false));
-    if (ids.length === 0) return null;
-    let changed = changedBefore;
-    for (const id of ids) {
-      changed = await this.one(jobId, id, action, changed);
-    }
-    const last = ids.at(-1) ?? after ?? '';
-    return { last, changed, more: ids.length === CHUNK };
   }
 
-  /** One lead in a transaction of its own (after its chunk failed). */
-  private async one(
+  /**
+   * Records a piece of work done after `from` (in the open transaction, if any): its
+   * counts, errors and the new checkpoint, provided the stored checkpoint is still
+   * `from`'s. Otherwise another run of the same job is ahead (a duplicate delivery):
+   * this one stops (its transaction rolls back) rather than count anything twice.
+   */
+  private async record(
     jobId: string,
-    id: string,
-    action: StoredAction,
-    changedBefore: number,
-  ): Promise<number> {
-    try {
-      return await this.db.transaction(async () => {
-        const outcome = await this.processIds([id], action);
-        const changed = changedBefore + outcome.changed;
-        await this.tracker.progress(
-          jobId,
-          {
-            done: outcome.done,
-            failed: outcome.errors.length,
-            checkpoint: formatCheckpoint(id, changed),
-          },
-          outcome.errors,
-        );
-        return changed;
-      });
-    } catch (e) {
-      if (isTransient(e)) throw e;
-      this.logger.warn({ err: e, jobId, leadId: id }, 'bulk work failed on a lead');
-      await this.tracker.progress(
-        jobId,
-        { failed: 1, checkpoint: formatCheckpoint(id, changedBefore) },
-        [{ leadId: id, reason: reasonOf(e) }],
-      );
-      return changedBefore;
-    }
+    from: Position,
+    last: string,
+    outcome: ChunkOutcome,
+  ): Promise<Position> {
+    const changed = from.changed + outcome.changed;
+    const checkpoint = formatCheckpoint(last, changed);
+    await this.tracker.progress(
+      jobId,
+      {
+        done: outcome.done,
+        failed: outcome.errors.length,
+        checkpoint,
+        expectedCheckpoint: from.checkpoint,
+      },
+      outcome.errors,
+    );
+    return { after: last, changed, checkpoint };
   }
 
   /** The next leads of a filter target after `after`, in id order (locked when asked). */
@@ -840,18 +808,28 @@ function formatCheckpoint(last: string, changed: number): string {
   return `${last}|${String(changed)}`;
 }
 
-function parseCheckpoint(checkpoint: string | null): { after: string | null; changed: number } {
-  if (checkpoint === null) return { after: null, changed: 0 };
+function parseCheckpoint(checkpoint: string | null): Position {
+  if (checkpoint === null) return { after: null, changed: 0, checkpoint: null };
   const [after = '', changed = '0'] = checkpoint.split('|');
   return {
     after: isUuid(after) ? after.toLowerCase() : null,
     changed: /^[0-9]{1,9}$/.test(changed) ? Number(changed) : 0,
+    checkpoint,
   };
 }
 
-/** Errors worth a retry of the whole job (BullMQ backs off), not a lead's failure. */
+/**
+ * Errors that stop this run (BullMQ retries the job after a backoff, from its
+ * checkpoint), rather than a lead's failure: the database unavailable or contended,
+ * or another run of the job ahead of this one.
+ */
 function isTransient(e: unknown): boolean {
-  if (e instanceof DomainError) return e.code === ErrorCode.DependencyUnavailable;
+  if (e instanceof DomainError) {
+    return (
+      e.code === ErrorCode.DependencyUnavailable ||
+      (e.code === ErrorCode.Conflict && e.details?.checkpointMoved === true)
+    );
+  }
   if (isDatabaseUnavailable(e)) return true;
   const code = (e as { code?: unknown; meta?: { code?: unknown } } | null)?.code;
   const meta = (e as { meta?: { code?: unknown } } | null)?.meta?.code;

@@ -301,12 +301,18 @@ function freeTextSql(q: string, tenant: Prisma.Sql): Prisma.Sql {
      WHERE a."tenantId" = ${tenant} AND ${noteMatchSql(match)})`;
 }
 
-/** The same condition tested on the lead `l` itself (and its notes). */
+/**
+ * The same condition tested on the lead `l` itself, and its notes through their
+ * (tenantId, leadId, ...) index. `OFFSET 0` keeps the planner from turning the
+ * EXISTS into one hash of every matching note of the tenant, which a common word
+ * makes large.
+ */
 function freeTextRowSql(q: string): Prisma.Sql {
   const match = textMatch(q);
   return Prisma.sql`(${match.onLead('l')}
     OR EXISTS (SELECT 1 FROM "LeadActivity" a
-                WHERE a."tenantId" = l."tenantId" AND a."leadId" = l."id" AND ${noteMatchSql(match)}))`;
+                WHERE a."tenantId" = l."tenantId" AND a."leadId" = l."id" AND ${noteMatchSql(match)}
+                OFFSET 0))`;
 }
 
 // ---------------------------------------------------------------------------

@@ -65,12 +65,12 @@ export class LeadListService {
    */
   exactTotalBudgetMs = 30;
   /**
-   * Free text over an ordered page: first look for the page among at most this many
-   * leads in the page's order, testing each (fast when many leads match: it stops
-   * when the page is full), else gather every match from the search indexes (fast
-   * when few do).
+   * Free text over an ordered page: first look for the page among the next `first`
+   * leads in the page's order, testing each (it stops when the page is full); if the
+   * matches seen are dense enough to fill the page within `max` leads, walk that far;
+   * else gather every match from the search indexes (fast when few leads match).
    */
-  scanWindow = 2_000;
+  scanWindow = { first: 300, max: 5_000 };
 
   constructor(
     private readonly db: TenantDb,
@@ -127,19 +127,31 @@ export class LeadListService {
         return query<Row>(stagePageSql(tenantId, where, order.descending, after, take));
       }
       if (filter.q !== undefined) {
-        // The leads after the cursor in the page's order, each tested against the text.
+        // The leads after the cursor in the page's order, each tested against the text:
+        // a short look first; if matches are dense enough to fill the page within the
+        // longest walk, the walk that should fill it; else gather the matches.
         const { q: _, ...rest } = filter;
-        const walked = await query<Row>(
-          scanPageSql(
-            leadFilterSql(rest, { tenantId }),
-            leadFilterSql({ q: filter.q }, { tenantId, textSearch: 'row' }),
-            order,
-            after,
-            take,
-            this.scanWindow,
-          ),
-        );
-        if (walked.length >= take) return walked;
+        const walk = (window: number) =>
+          query<Row>(
+            scanPageSql(
+              leadFilterSql(rest, { tenantId }),
+              leadFilterSql({ q: filter.q }, { tenantId, textSearch: 'row' }),
+              order,
+              after,
+              take,
+              window,
+            ),
+          );
+        const first = this.scanWindow.first;
+        const probe = await walk(first);
+        if (probe.length >= take) return probe;
+        if (probe.length > 0) {
+          const needed = Math.ceil(((take * first) / probe.length) * 1.5);
+          if (needed <= this.scanWindow.max) {
+            const walked = await walk(needed);
+            if (walked.length >= take) return walked;
+          }
+        }
       }
       return query<Row>(pageSql(where, order, after, take));
     });
@@ -280,18 +292,24 @@ function stagePageSql(
       Prisma.sql`(s."sid" <> ${stageId}::uuid OR l."id" ${Prisma.raw(descending ? '<' : '>')} ${id}::uuid)`,
     );
   }
-  return Prisma.sql`SELECT x.* FROM (
-      SELECT st."id" AS "sid", st."position" AS "spos" FROM "Stage" st
-       WHERE ${Prisma.join(stageConditions, ' AND ')}
-    ) s
-    CROSS JOIN LATERAL (
-      SELECT ${LEAD_VIEW_COLUMNS}, s."spos" AS "_pos" FROM "Lead" l
-       WHERE ${Prisma.join(leadConditions, ' AND ')}
-       ORDER BY l."id" ${dir}
-       LIMIT ${take}
-    ) x
-    ORDER BY x."_pos" ${dir}, x."stageId" ${dir}, x."id" ${dir}
-    LIMIT ${take}`;
+  // The walks pick ids only; the view's columns (stage name, tags) are read for the
+  // page's rows alone.
+  return Prisma.sql`SELECT ${LEAD_VIEW_COLUMNS}, p."spos" AS "_pos" FROM (
+      SELECT x."id", s."sid", s."spos" FROM (
+        SELECT st."id" AS "sid", st."position" AS "spos" FROM "Stage" st
+         WHERE ${Prisma.join(stageConditions, ' AND ')}
+      ) s
+      CROSS JOIN LATERAL (
+        SELECT l."id" FROM "Lead" l
+         WHERE ${Prisma.join(leadConditions, ' AND ')}
+         ORDER BY l."id" ${dir}
+         LIMIT ${take}
+      ) x
+      ORDER BY s."spos" ${dir}, s."sid" ${dir}, x."id" ${dir}
+      LIMIT ${take}
+    ) p
+    JOIN "Lead" l ON l."tenantId" = ${tenantId}::uuid AND l."id" = p."id"
+    ORDER BY p."spos" ${dir}, p."sid" ${dir}, l."id" ${dir}`;
 }
 
 function keyOf(row: Row, order: Order): SortKey {

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Readable } from 'node:stream';
-import { Inject, Injectable } from '@nestjs/common';
-import type pg from 'pg';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import pg from 'pg';
 import { currentTenant, type TenantContext } from '@ibhq/core';
 import type { Prisma, PrismaClient } from '../generated/prisma/client.js';
 import { MODEL_OPERATIONS, TENANT_MODELS, type TenantModel, type TenantTx } from './models.js';
@@ -95,7 +95,7 @@ export interface TenantTransactionOptions {
  * transaction and roll back together.
  */
 @Injectable()
-export class TenantDb {
+export class TenantDb implements OnApplicationShutdown {
   declare readonly lead: TenantTx['lead'];
   declare readonly leadActivity: TenantTx['leadActivity'];
   declare readonly membership: TenantTx['membership'];
@@ -116,6 +116,9 @@ export class TenantDb {
   declare readonly jobError: TenantTx['jobError'];
   declare readonly leadImport: TenantTx['leadImport'];
   declare readonly leadImportRow: TenantTx['leadImportRow'];
+
+  /** COPY streams' own connections (see streamPool), made on first use. */
+  private copyPool: pg.Pool | undefined;
 
   constructor(
     @Inject(PRISMA_ROOT) private readonly root: PrismaClient,
@@ -223,7 +226,7 @@ export class TenantDb {
     this.refuseOpenTransaction('copyFrom');
     const inCopy = copyHook(ctx);
     return withDatabaseErrors(() =>
-      copyFromWithSettings(this.pool, scopeOf(ctx), copySql, source, {
+      copyFromWithSettings(this.streamPool(), scopeOf(ctx), copySql, source, {
         ...(options.statementTimeoutMs === undefined
           ? {}
           : { statementTimeoutMs: options.statementTimeoutMs }),
@@ -255,7 +258,7 @@ export class TenantDb {
     const ctx = currentTenant('TenantDb.copyTo');
     this.refuseOpenTransaction('copyTo');
     return copyToWithSettings(
-      this.pool,
+      this.streamPool(),
       scopeOf(ctx),
       statement,
       options.copyOptions ?? '(FORMAT csv)',
@@ -267,6 +270,39 @@ export class TenantDb {
         ...(options.before ? { before: copyHook(ctx)(options.before) } : {}),
       },
     );
+  }
+
+  /**
+   * The connections of COPY streams (copyTo, copyFrom): a pool of their own, made on
+   * first use with the request pool's settings and half its size (at least one). A
+   * COPY holds its connection as long as its client reads or writes, which a slow or
+   * hostile client can make very long: in a separate pool such streams never starve
+   * the requests of connections. A stream beyond the limit waits for one to finish
+   * (no connection timeout here): exports and imports are queued, never refused.
+   */
+  private streamPool(): pg.Pool {
+    if (!this.copyPool) {
+      const options = this.pool.options;
+      this.copyPool = new pg.Pool({
+        ...options,
+        // Not enumerable on pg's options (kept out of logs): copied on purpose.
+        ...(options.password === undefined ? {} : { password: options.password }),
+        max: Math.max(1, Math.ceil((options.max ?? 10) / 2)),
+        connectionTimeoutMillis: 0,
+        idleTimeoutMillis: 10_000,
+        allowExitOnIdle: true,
+        application_name: `${options.application_name ?? 'ibhq'}-copy`,
+      });
+      // An idle connection that dies must not crash the process (as the request pool).
+      this.copyPool.on('error', () => undefined);
+    }
+    return this.copyPool;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const copyPool = this.copyPool;
+    this.copyPool = undefined;
+    await copyPool?.end();
   }
 
   private refuseOpenTransaction(what: string): void {
