@@ -13,8 +13,9 @@ import { asTenant, createTenantRow, sql, testConfig } from '../support/db.js';
 
 /**
  * TenantDb.copyTo / copyFrom: COPY through pg-copy-streams in a transaction of the
- * tenant's scope. The pool has ONE connection, so a setting, a transaction or a COPY
- * that outlived its call would be seen (or block) the next call.
+ * tenant's scope. The request pool has ONE connection, and so has the COPY pool (half
+ * of it, at least one): a setting, a transaction or a COPY that outlived its call
+ * would be seen by the next call, or block it.
  */
 describe('TenantDb COPY', () => {
   let app: INestApplicationContext;
@@ -28,6 +29,14 @@ describe('TenantDb COPY', () => {
 
   const csvOf = async (statement: Prisma.Sql, options?: CopyToOptions): Promise<string[][]> =>
     parse(await readAll(db.copyTo(statement, options)), { relax_column_count: true });
+
+  /** A COPY through the COPY pool's one connection: hangs if a COPY leaked it. */
+  const copyCount = async (): Promise<number> => {
+    const [[n] = []] = await asTenant(tenantA, () =>
+      csvOf(Prisma.sql`SELECT count(*) FROM "Lead"`),
+    );
+    return Number(n);
+  };
 
   const appBackends = async () =>
     (
@@ -222,22 +231,50 @@ describe('TenantDb COPY', () => {
       const [copyRow] = await runWithTenant({ ...agent, leadOwnerScope: ownerX }, () =>
         csvOf(Prisma.sql`SELECT pg_backend_pid()`),
       );
-      // The pool's one connection again, now for another tenant without an owner scope.
+      // The COPY pool's one connection again, in a plain transaction of another tenant
+      // without an owner scope: nothing of the first COPY's settings is left.
       const [after] = await asTenant(tenantB, () =>
-        db.query<{ pid: number; o: string | null; t: string; c: string; n: number }>(
-          Prisma.sql`SELECT pg_backend_pid() AS pid,
-                            current_setting('app.lead_owner', true) AS o,
-                            current_setting('statement_timeout') AS t,
-                            current_setting('client_connection_check_interval') AS c,
-                            (SELECT count(*)::int FROM "Lead") AS n`,
+        csvOf(
+          Prisma.sql`SELECT pg_backend_pid(), current_setting('app.lead_owner', true),
+                            (SELECT count(*) FROM "Lead")`,
+          {
+            before: async (query) => {
+              const [r] = await query<{ x: boolean }>(
+                Prisma.sql`SELECT current_setting('app.tenant_id', true) = ${tenantB} AS x`,
+              );
+              expect(r?.x).toBe(true);
+            },
+          },
         ),
       );
-      expect([String(after?.pid)]).toEqual(copyRow);
-      expect(after?.o ?? '').toBe('');
-      expect(after?.t).toBe('200ms');
-      expect(after?.c).toBe('0');
-      expect(after?.n).toBe(1);
-      expect((await appBackends()).map((b) => b.state)).toEqual(['idle']);
+      expect(after).toEqual([copyRow?.[0], '', '1']);
+      // Outside any transaction, the connection carries no tenant and no COPY settings.
+      const [idle] = await asTenant(tenantB, () =>
+        db.query<{ t: string; c: string }>(
+          Prisma.sql`SELECT current_setting('statement_timeout') AS t,
+                            current_setting('client_connection_check_interval') AS c`,
+        ),
+      );
+      expect(idle).toEqual({ t: '200ms', c: '0' });
+      expect((await appBackends()).every((b) => b.state === 'idle')).toBe(true);
+    });
+
+    it("never takes the requests' connections: a paused COPY leaves the request pool free", async () => {
+      const stream = asTenant(tenantA, () =>
+        db.copyTo(Prisma.sql`SELECT g, repeat('z', 100) FROM generate_series(1, 2000000) g`),
+      );
+      await new Promise<void>((resolve) => {
+        stream.once('readable', () => {
+          resolve();
+        });
+      });
+      // The request pool has one connection; the COPY holds one of its own.
+      const [row] = await asTenant(tenantA, () =>
+        db.query<{ n: number }>(Prisma.sql`SELECT count(*)::int AS n FROM "Lead"`),
+      );
+      expect(row?.n).toBe(3);
+      stream.destroy();
+      expect(await copyCount()).toBe(3);
     });
 
     it('is not cut off by the pool statement timeout (exports must not be capped)', async () => {
@@ -257,11 +294,8 @@ describe('TenantDb COPY', () => {
         db.copyTo(Prisma.sql`SELECT 1 / (g - 3) FROM generate_series(1, 5) g`),
       );
       await expect(readAll(stream)).rejects.toThrow(/division by zero/);
-      // The single pooled connection is usable again, outside any transaction.
-      const [row] = await asTenant(tenantA, () =>
-        db.query<{ n: number }>(Prisma.sql`SELECT count(*)::int AS n FROM "Lead"`),
-      );
-      expect(row?.n).toBe(3);
+      // The COPY pool's single connection is usable again, outside any transaction.
+      expect(await copyCount()).toBe(3);
     });
 
     it('a consumer that goes away mid-COPY leaves no open transaction or connection', async () => {
@@ -284,21 +318,15 @@ describe('TenantDb COPY', () => {
       }
       expect(left.filter((b) => b.query.includes('generate_series'))).toEqual([]);
       expect(left.filter((b) => b.state !== 'idle')).toEqual([]);
-      // The pool (of one) hands out a working connection again.
-      const [row] = await asTenant(tenantA, () =>
-        db.query<{ n: number }>(Prisma.sql`SELECT count(*)::int AS n FROM "Lead"`),
-      );
-      expect(row?.n).toBe(3);
+      // The COPY pool (of one) hands out a working connection again.
+      expect(await copyCount()).toBe(3);
     });
 
     it('a consumer that destroys the stream before it started leaves nothing behind', async () => {
       const stream = asTenant(tenantA, () => db.copyTo(Prisma.sql`SELECT 1`));
       stream.destroy();
-      await new Promise((r) => setTimeout(r, 50));
-      const [row] = await asTenant(tenantA, () =>
-        db.query<{ n: number }>(Prisma.sql`SELECT count(*)::int AS n FROM "Lead"`),
-      );
-      expect(row?.n).toBe(3);
+      // The connection it was waiting for goes back to the COPY pool (of one).
+      expect(await copyCount()).toBe(3);
     });
 
     it('refuses to run inside an open transaction()', async () => {
@@ -473,10 +501,7 @@ describe('TenantDb COPY', () => {
         ),
       ).rejects.toThrow(/upload broke/);
       expect(await namesOf(tenant)).toEqual([]);
-      const [row] = await asTenant(tenantA, () =>
-        db.query<{ n: number }>(Prisma.sql`SELECT count(*)::int AS n FROM "Lead"`),
-      );
-      expect(row?.n).toBe(3);
+      expect(await copyCount()).toBe(3);
     });
 
     it('a row the server rejects rolls everything back', async () => {
@@ -498,6 +523,7 @@ describe('TenantDb COPY', () => {
         ),
       ).rejects.toThrow(/invalid input syntax for type uuid/);
       expect(await namesOf(tenant)).toEqual([]);
+      expect(await copyCount()).toBe(3);
     });
 
     it('a hook that throws rolls back the copied rows', async () => {

@@ -435,6 +435,41 @@ describe('bulk update and delete (API + worker)', () => {
     expect(await snapshot()).toEqual(before);
   });
 
+  it('duplicate runs of one job at the same time do every lead once and audit once', async () => {
+    const ids = await seedLeads(owner.tenantId, 4_500, 'twice', 'Twice');
+    const res = await bulk(owner, {
+      target: { filter: { tags: ['twice'] } },
+      action: { type: 'update', set: { stageId: stage('KYC verified') } },
+    });
+    expect(res.status, res.text).toBe(202);
+    // The worker runs it; two more deliveries of the same job run beside it.
+    const service = worker.get(BulkService, { strict: false });
+    const payload = { tenantId: owner.tenantId, jobId: res.body.jobId };
+    const extra = await Promise.allSettled([
+      asTenant(owner.tenantId as TenantId, () => service.run(payload)),
+      asTenant(owner.tenantId as TenantId, () => service.run(payload)),
+    ]);
+    for (const r of extra) {
+      if (r.status === 'rejected') expect((r.reason as Error).message).toContain('moved on');
+    }
+    const job = await finished(owner, res.body.jobId);
+    expect(job).toMatchObject({
+      status: 'completed',
+      total: 4_500,
+      done: 4_500,
+      failed: 0,
+      result: { updated: 4_500, unchanged: 0, failed: 0 },
+    });
+    const { rows } = await sql<{ versions: number; moves: number; audits: number }>(
+      'admin',
+      `SELECT (SELECT sum(version)::int FROM "Lead" WHERE id = ANY($1::uuid[])) AS versions,
+              (SELECT count(*)::int FROM "LeadStageChange" WHERE "leadId" = ANY($1::uuid[])) AS moves,
+              (SELECT count(*)::int FROM "AuditEvent" WHERE "targetId" = $2) AS audits`,
+      [ids, res.body.jobId],
+    );
+    expect(rows[0]).toEqual({ versions: 9_000, moves: 4_500, audits: 1 });
+  }, 120_000);
+
   it('deletes by filter (leads:delete), with one audit event; agents and viewers are refused', async () => {
     const ids = await seedLeads(owner.tenantId, 40, 'to-delete', 'Doomed');
     const body = { target: { filter: { tags: ['to-delete'] } }, action: { type: 'delete' } };

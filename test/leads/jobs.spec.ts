@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NotFoundError, ValidationError, type TenantId } from '@ibhq/core';
+import { DomainError, ErrorCode, NotFoundError, ValidationError, type TenantId } from '@ibhq/core';
 import { TenantDb } from '@ibhq/db';
 import { JobTracker, type JobErrorInput } from '@ibhq/jobs';
 import { startApi, type RunningApi } from '../support/apps.js';
@@ -230,6 +230,42 @@ describe('JobTracker (BackgroundJob progress in PostgreSQL)', () => {
     const again = await asTenant(tenant, () => tracker.start(job.id));
     expect(again.status).toBe('completed');
     expect((await asTenant(tenant, () => tracker.get(job.id))).status).toBe('completed');
+  });
+
+  it('progress with an expected checkpoint refuses (Conflict) when another run moved it on', async () => {
+    const { job } = await asTenant(tenant, () => tracker.create('test.kind', {}));
+    await asTenant(tenant, () =>
+      tracker.progress(job.id, { done: 2, checkpoint: 'a', expectedCheckpoint: null }),
+    );
+    await asTenant(tenant, () =>
+      tracker.progress(job.id, { done: 3, checkpoint: 'b', expectedCheckpoint: 'a' }),
+    );
+    const stale = await asTenant(tenant, () =>
+      tracker
+        .progress(job.id, { done: 3, checkpoint: 'b', expectedCheckpoint: 'a' }, [{ reason: 'x' }])
+        .then(
+          () => null,
+          (e: unknown) => e,
+        ),
+    );
+    expect(stale).toBeInstanceOf(DomainError);
+    expect((stale as DomainError).code).toBe(ErrorCode.Conflict);
+    expect((stale as DomainError).details).toMatchObject({ checkpointMoved: true });
+    const view = await asTenant(tenant, () => tracker.get(job.id));
+    expect(view).toMatchObject({ done: 5, errors: [] });
+    expect((await asTenant(tenant, () => tracker.start(job.id))).checkpoint).toBe('b');
+  });
+
+  it('completes once: a second complete changes nothing, and a late fail does not undo it', async () => {
+    const { job } = await asTenant(tenant, () => tracker.create('test.kind', {}));
+    expect(await asTenant(tenant, () => tracker.complete(job.id, { n: 1 }))).toBe(true);
+    expect(await asTenant(tenant, () => tracker.complete(job.id, { n: 2 }))).toBe(false);
+    await asTenant(tenant, () => tracker.fail(job.id, 'late'));
+    expect(await asTenant(tenant, () => tracker.get(job.id))).toMatchObject({
+      status: 'completed',
+      result: { n: 1 },
+      error: null,
+    });
   });
 
   it('fail stores the message for the caller', async () => {

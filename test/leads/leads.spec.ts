@@ -58,8 +58,9 @@ const detailsOf = (res: Reply) => errorOf(res).details ?? {};
 let serial = 0;
 const uniq = () => `${Date.now().toString(36)}${String(++serial)}`;
 /** A valid UK mobile number, different each call: +44 7400 xxxxxx. */
+const phoneBase = Math.floor(Math.random() * 800_000);
 const ukMobile = () => {
-  const n = String(100_000 + ((Date.now() + ++serial * 7919) % 900_000));
+  const n = String(100_000 + ((phoneBase + ++serial) % 900_000));
   return { e164: `+447400${n}`, spaced: `+44 7400 ${n}`, national: `07400 ${n}` };
 };
 /** A Telegram user id beyond 2^53, different each call. */

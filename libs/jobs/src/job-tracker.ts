@@ -257,29 +257,46 @@ export class JobTracker {
     });
   }
 
-  async complete(id: string, result: Record<string, unknown>): Promise<void> {
+  /**
+   * Marks the job completed with its result; answers false (and changes nothing) when
+   * it already was: of two runs of one job that both reach the end, one completes it.
+   */
+  async complete(id: string, result: Record<string, unknown>): Promise<boolean> {
     const { tenantId } = currentTenant('JobTracker.complete');
     if (!isUuid(id)) throw new NotFoundError('job');
-    const rows = await this.db.query<{ id: string }>(Prisma.sql`
-      UPDATE "BackgroundJob"
-         SET "status" = 'completed', "result" = ${JSON.stringify(result)}::jsonb, "error" = NULL,
-             "startedAt" = COALESCE("startedAt", now()), "finishedAt" = now(), "updatedAt" = now()
-       WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${id}::uuid
-      RETURNING "id"::text AS "id"`);
-    if (rows.length === 0) throw new NotFoundError('job');
+    return this.db.transaction(async () => {
+      const rows = await this.db.query<{ id: string }>(Prisma.sql`
+        UPDATE "BackgroundJob"
+           SET "status" = 'completed', "result" = ${JSON.stringify(result)}::jsonb, "error" = NULL,
+               "startedAt" = COALESCE("startedAt", now()), "finishedAt" = now(), "updatedAt" = now()
+         WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${id}::uuid AND "status" <> 'completed'
+        RETURNING "id"::text AS "id"`);
+      if (rows.length > 0) return true;
+      const [job] = await this.db.query<{ id: string }>(Prisma.sql`
+        SELECT "id"::text AS "id" FROM "BackgroundJob"
+         WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${id}::uuid`);
+      if (!job) throw new NotFoundError('job');
+      return false;
+    });
   }
 
-  /** `message` is shown to the caller: no internals. */
+  /**
+   * Marks the job failed; `message` is shown to the caller: no internals. A job
+   * already completed stays completed (a late duplicate run cannot undo it).
+   */
   async fail(id: string, message: string): Promise<void> {
     const { tenantId } = currentTenant('JobTracker.fail');
     if (!isUuid(id)) throw new NotFoundError('job');
-    const rows = await this.db.query<{ id: string }>(Prisma.sql`
-      UPDATE "BackgroundJob"
-         SET "status" = 'failed', "error" = ${clip(message, MESSAGE_MAX) || 'failed'},
-             "finishedAt" = now(), "updatedAt" = now()
-       WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${id}::uuid
-      RETURNING "id"::text AS "id"`);
-    if (rows.length === 0) throw new NotFoundError('job');
+    const [row] = await this.db.query<{ id: string }>(Prisma.sql`
+      WITH failed AS (
+        UPDATE "BackgroundJob"
+           SET "status" = 'failed', "error" = ${clip(message, MESSAGE_MAX) || 'failed'},
+               "finishedAt" = now(), "updatedAt" = now()
+         WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${id}::uuid AND "status" <> 'completed'
+        RETURNING "id")
+      SELECT "id"::text AS "id" FROM "BackgroundJob"
+       WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${id}::uuid`);
+    if (!row) throw new NotFoundError('job');
   }
 
   /** NotFoundError('job') for a missing or another tenant's job. */

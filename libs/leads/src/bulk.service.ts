@@ -767,6 +767,11 @@ export class BulkService {
       if (job.done + failed !== job.total) {
         await this.tracker.progress(jobId, { total: job.done + failed });
       }
+      // The row lock of complete() orders two runs that both got here: one completes
+      // the job and audits it; the other answers the stored result.
+      if (!(await this.tracker.complete(jobId, result))) {
+        return (await this.tracker.get(jobId)).result ?? result;
+      }
       await this.audit.record({
         action: isDelete ? 'lead.bulk_deleted' : 'lead.bulk_updated',
         targetType: 'job',
@@ -781,7 +786,6 @@ export class BulkService {
           action: auditAction(params.action),
         },
       });
-      await this.tracker.complete(jobId, result);
       return result;
     });
   }

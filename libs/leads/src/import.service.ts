@@ -554,6 +554,7 @@ export class ImportService {
    * runs outside the chunk's transaction. Null when no row is left.
    */
   private async prepare(setup: RunSetup, after: number): Promise<Chunk | null> {
+    const t0 = performance.now();
     const { tenantId } = currentTenant('ImportService.prepare');
     const [read] = await this.db.query<{ rows: string }>(Prisma.sql`
       SELECT COALESCE(json_agg(json_build_array(r."rowNumber", r."cells") ORDER BY r."rowNumber"),
@@ -565,6 +566,7 @@ export class ImportService {
     const staged = JSON.parse(read?.rows ?? '[]') as [number, unknown][];
     const last = staged.at(-1);
     if (!last) return null;
+    const t1 = performance.now();
     const chunk: Chunk = {
       after,
       lastRow: last[0],
@@ -578,6 +580,7 @@ export class ImportService {
       if (result.ok) chunk.valid.push({ rowNumber, lead: result.lead });
       else failRow(chunk, rowNumber, result.problems);
     }
+    console.log('TIMING prepare read', (t1 - t0).toFixed(0), 'validate', (performance.now() - t1).toFixed(0));
     return chunk;
   }
 
@@ -589,6 +592,7 @@ export class ImportService {
    * staged rows deleted.
    */
   private async writeChunk(setup: RunSetup, chunk: Chunk): Promise<boolean> {
+    const T: [string, number][] = [['start', performance.now()]];
     const { tenantId } = currentTenant('ImportService.writeChunk');
     const [job] = await this.db.query<{ checkpoint: string | null }>(Prisma.sql`
       SELECT "checkpoint" FROM "BackgroundJob"
@@ -597,7 +601,9 @@ export class ImportService {
     const at = parseCheckpoint(job.checkpoint);
     if (at.lastRow !== chunk.after) return false;
 
+    T.push(['lock', performance.now()]);
     const existing = await this.existingLeads(chunk.valid, setup.onExisting === 'update');
+    T.push(['lookup', performance.now()]);
     const plan = planChunk(chunk.valid, existing, {
       onExisting: setup.onExisting,
       ctx: setup.ctx,
@@ -608,8 +614,11 @@ export class ImportService {
     const failedRows = new Set(chunk.failedRows);
     for (const f of plan.failures) failRow({ errors, failedRows }, f.rowNumber, f.problems);
 
+    T.push(['plan', performance.now()]);
     await this.writeCreates(setup, plan.creates);
+    T.push(['creates', performance.now()]);
     await this.writeUpdates(setup, plan.updates);
+    T.push(['updates', performance.now()]);
 
     await this.db.query(Prisma.sql`
       DELETE FROM "LeadImportRow"
@@ -628,6 +637,8 @@ export class ImportService {
       { done: chunk.size, failed: failedRows.size, checkpoint: checkpointText(next) },
       errors,
     );
+    T.push(['delete+progress', performance.now()]);
+    console.log('TIMING', T.map(([k, v], i) => `${k}=${i ? (v - (T[i - 1]?.[1] ?? v)).toFixed(0) : 0}`).join(' '));
     return true;
   }
 
@@ -652,9 +663,19 @@ export class ImportService {
       if (lead.email) emails.add(lead.email);
     }
     if (ids.size + usernames.size + phones.size + emails.size === 0) return [];
-    const keys = JSON.stringify({ t: [...ids], u: [...usernames], p: [...phones], e: [...emails] });
-    const values = (key: string, type: string) =>
-      Prisma.sql`ANY(ARRAY(SELECT jsonb_array_elements_text(${keys}::jsonb -> ${key})::${Prisma.raw(type)}))`;
+    // One index lookup per kind of identity (a UNION, not an OR the planner would turn
+    // into a filter over the whole tenant), each key list one JSON parameter.
+    const arm = (column: string, type: string, values: ReadonlySet<string>) =>
+      Prisma.sql`SELECT l2."id" FROM "Lead" l2
+                  WHERE l2."tenantId" = ${tenantId}::uuid
+                    AND l2.${Prisma.raw(`"${column}"`)} = ANY(ARRAY(
+                      SELECT jsonb_array_elements_text(${JSON.stringify([...values])}::jsonb)::${Prisma.raw(type)}))`;
+    const arms = [
+      ids.size > 0 ? arm('telegramUserId', 'bigint', ids) : null,
+      usernames.size > 0 ? arm('telegramUsername', 'citext', usernames) : null,
+      phones.size > 0 ? arm('phone', 'text', phones) : null,
+      emails.size > 0 ? arm('email', 'text', emails) : null,
+    ].filter((a): a is Prisma.Sql => a !== null);
     const tags = forUpdate
       ? Prisma.sql`COALESCE((SELECT array_agg(t."name"::text ORDER BY t."name")
           FROM "LeadTag" lt JOIN "Tag" t ON t."tenantId" = lt."tenantId" AND t."id" = lt."tagId"
@@ -669,10 +690,7 @@ export class ImportService {
                ${tags} AS "tags"
           FROM "Lead" l
          WHERE l."tenantId" = ${tenantId}::uuid AND l."mergedIntoId" IS NULL
-           AND (l."telegramUserId" = ${values('t', 'bigint')}
-                OR l."telegramUsername" = ${values('u', 'citext')}
-                OR l."phone" = ${values('p', 'text')}
-                OR l."email" = ${values('e', 'text')})
+           AND l."id" IN (${Prisma.join(arms, ' UNION ')})
         ${forUpdate ? Prisma.sql`FOR UPDATE OF l` : Prisma.empty}) x`);
     return JSON.parse(found?.leads ?? '[]') as ExistingLead[];
   }

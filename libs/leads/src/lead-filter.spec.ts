@@ -169,6 +169,36 @@ describe('leadFilterSql', () => {
   });
 });
 
+describe('leadFilterSql free text, gathered or tested per lead', () => {
+  it('gathers matching ids from the search indexes by default', () => {
+    const sql = leadFilterSql({ q: 'Aleksandr' }, { tenantId: A });
+    expect(sql.sql).toContain('l."id" IN (');
+    expect(sql.sql).toContain('UNION ALL');
+    // The other common spelling is searched too.
+    expect(sql.values).toEqual(expect.arrayContaining(['aleksandr', 'alexandr']));
+  });
+
+  it('tests each lead in `row` mode, with the same conditions', () => {
+    const sql = leadFilterSql({ q: 'Aleksandr' }, { tenantId: A, textSearch: 'row' });
+    expect(sql.sql).not.toContain('l."id" IN (');
+    expect(sql.sql).toContain('l."searchText" ILIKE');
+    expect(sql.sql).toMatch(/EXISTS \(SELECT 1 FROM "LeadActivity" a[\s\S]*OFFSET 0\)/);
+    expect(sql.values).toEqual(expect.arrayContaining(['%aleksandr%', 'aleksandr', 'alexandr']));
+  });
+
+  it('does not look for misspellings in digits or in very short text', () => {
+    expect(leadFilterSql({ q: '+44 7911' }, { tenantId: A }).sql).not.toContain('<%');
+    expect(leadFilterSql({ q: 'ann' }, { tenantId: A }).sql).not.toContain('<%');
+    expect(leadFilterSql({ q: 'anna' }, { tenantId: A }).sql).toContain('<%');
+  });
+
+  it('reads "@username" as the username', () => {
+    expect(leadFilterSql({ q: '@Olga_Trades' }, { tenantId: A }).values).toContain(
+      '%olga\\_trades%',
+    );
+  });
+});
+
 describe('escapeLike', () => {
   it('takes %, _ and \\ literally', () => {
     expect(escapeLike('50%_off\\')).toBe('50\\%\\_off\\\\');

@@ -52,7 +52,9 @@ type Row = LeadView & { _pos?: number };
  * updatedAt, moves to its new place).
  *
  * The total is exact up to `exactTotalLimit` matches (a count over a LIMITed
- * subquery), else the planner's estimate (at least the bound), flagged exact: false.
+ * subquery, given `exactTotalBudgetMs`), else the planner's estimate (at least the
+ * bound when the count passed it, never fewer than the page shows), flagged
+ * exact: false.
  */
 @Injectable()
 export class LeadListService {

@@ -610,7 +610,7 @@ export class LeadsService {
     );
     if (lead) return lead;
     const [extra] = await this.db.query<{ now: Date; stageName: string; tags: string[] }>(
-      Prisma.sql`SELECT now() AS "now",
+      Prisma.sql`SELECT now()::timestamptz(3) AS "now",
         (SELECT s."name"::text FROM "Stage" s WHERE s."tenantId" = ${tenantId}::uuid AND s."id" = ${known.stageId}::uuid) AS "stageName",
         COALESCE((SELECT array_agg(t."name"::text ORDER BY t."name")
                     FROM "LeadTag" lt JOIN "Tag" t ON t."tenantId" = lt."tenantId" AND t."id" = lt."tagId"

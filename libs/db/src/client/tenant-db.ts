@@ -197,7 +197,7 @@ export class TenantDb implements OnApplicationShutdown {
   /**
    * `COPY ... FROM STDIN` (`copySql`, fixed text of the caller: COPY takes no
    * parameters) fed from `source`, in one transaction of the current tenant on one
-   * pooled node-postgres connection: BEGIN and the scope (app.tenant_id,
+   * node-postgres connection of the COPY pool (streamPool): BEGIN and the scope (app.tenant_id,
    * app.lead_owner, exactly as the other methods), `before`, the COPY, `after`,
    * COMMIT; on any failure (the source throws, a row is refused, a hook throws) the
    * COPY is aborted, the transaction rolled back, the connection released (dropped
@@ -238,8 +238,9 @@ export class TenantDb implements OnApplicationShutdown {
 
   /**
    * `COPY (<statement>) TO STDOUT <copyOptions>` as a byte stream, in one read-only
-   * transaction of the current tenant on one pooled connection (scope set exactly as
-   * the other methods, so row-level security confines what COPY sees). The
+   * transaction of the current tenant on one connection of the COPY pool (streamPool:
+   * never one of the requests' connections), scope set exactly as
+   * the other methods, so row-level security confines what COPY sees. The
    * statement's values are inlined as literals (COPY takes no bind parameters: see
    * `inlineSql` in scoped-query.ts: strings escaped with pg.escapeLiteral, numbers
    * checked finite, booleans, Dates as ISO strings, arrays as array literals; any
@@ -287,11 +288,11 @@ export class TenantDb implements OnApplicationShutdown {
         ...options,
         // Not enumerable on pg's options (kept out of logs): copied on purpose.
         ...(options.password === undefined ? {} : { password: options.password }),
-        max: Math.max(1, Math.ceil((options.max ?? 10) / 2)),
+        max: Math.max(1, Math.ceil(options.max / 2)),
         connectionTimeoutMillis: 0,
         idleTimeoutMillis: 10_000,
         allowExitOnIdle: true,
-        application_name: `${options.application_name ?? 'ibhq'}-copy`,
+        application_name: 'ibhq-copy',
       });
       // An idle connection that dies must not crash the process (as the request pool).
       this.copyPool.on('error', () => undefined);
