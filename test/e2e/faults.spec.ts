@@ -26,15 +26,17 @@ describe('faults', () => {
     });
 
     it('a write that needs the queue answers 503 with a clear message, not a hang', async () => {
-      const res = await api.request('POST', `/v1/leads/${lead}/notes`, {
+      // Bulk work is queued (notes are written synchronously).
+      const res = await api.request('POST', '/v1/leads/bulk', {
         tenant,
-        body: { body: 'x' },
+        body: { target: { ids: [lead] }, action: { type: 'delete' } },
       });
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBe('5');
       const body = res.body as ErrorBody;
       expect(body.error.code).toBe('DEPENDENCY_UNAVAILABLE');
       expect(body.error.message).toMatch(/nothing was done/);
+      expect((await healthy.request('GET', `/v1/leads/${lead}`, { tenant })).status).toBe(200);
     });
 
     it('readiness says Redis is down; reads that need only PostgreSQL still work', async () => {

@@ -88,17 +88,25 @@ describe('the built processes', () => {
           () => Promise.resolve(out.includes('job workers started') ? true : undefined),
           20_000,
         );
-        const { id } = (
-          await api.request('POST', `/v1/leads/${lead}/notes`, {
-            tenant,
-            body: { body: 'from e2e' },
-          })
-        ).body as { id: string };
-        await eventually(async () => {
-          const page = (await api.request('GET', `/v1/leads/${lead}/activities`, { tenant }))
-            .body as { items: { id: string }[] };
-          return page.items.some((a) => a.id === id) ? true : undefined;
+        // A bulk job (tag the lead): only the worker process can finish it.
+        const queued = await api.request('POST', '/v1/leads/bulk', {
+          tenant,
+          body: { target: { ids: [lead] }, action: { type: 'update', set: { addTags: ['e2e'] } } },
+        });
+        expect(queued.status).toBe(202);
+        const { jobId } = queued.body as { jobId: string };
+        const job = await eventually(async () => {
+          const res = (await api.request('GET', `/v1/jobs/${jobId}`, { tenant })).body as {
+            status: string;
+            done: number;
+          };
+          return res.status === 'completed' ? res : undefined;
         }, 20_000);
+        expect(job.done).toBe(1);
+        const read = (await api.request('GET', `/v1/leads/${lead}`, { tenant })).body as {
+          tags: string[];
+        };
+        expect(read.tags).toEqual(['e2e']);
       } finally {
         child.kill('SIGTERM');
       }

@@ -549,6 +549,24 @@ describe('bulk update and delete (API + worker)', () => {
     expect(job).toMatchObject({ done: 2, failed: 2 });
     for (const l of theirs) expect((await lead(tenant, l.id)).tags).toEqual(['listed', 'mine']);
     for (const l of others) expect((await lead(tenant, l.id)).tags).toEqual([]);
+    // Handing leads over is allowed (they leave the agent's sight).
+    const handOver = await bulk(own, {
+      target: { ids: theirs.map((l) => l.id) },
+      action: {
+        type: 'update',
+        set: { ownerId: tenant.userId, stageId: (await stagesOf(tenant)).get('Contacted')?.id },
+      },
+    });
+    expect(handOver.status, handOver.text).toBe(202);
+    expect(await finished(own, handOver.body.jobId)).toMatchObject({
+      done: 2,
+      failed: 0,
+      result: { updated: 2, failed: 0 },
+    });
+    for (const l of theirs) {
+      expect(await lead(tenant, l.id)).toMatchObject({ ownerId: tenant.userId });
+      expect((await own.call('GET', `/v1/leads/${l.id}`)).status).toBe(404);
+    }
   });
 
   it('refuses more than 100,000 leads with a 400 saying how many matched, and starts nothing', async () => {

@@ -381,6 +381,9 @@ describe('lead list: filters, orders, keyset pages and totals', () => {
       expect(first.nextCursor).not.toBeNull();
       const second = await search(owner, { sort: 'stage', limit: 4, cursor: first.nextCursor });
       const all = await list(owner, 'sort=stage');
+      // A null cursor (the last page's nextCursor) is the first page.
+      const again = await search(owner, { sort: 'stage', limit: 4, cursor: null });
+      expect(again.items.map((l) => l.id)).toEqual(first.items.map((l) => l.id));
       expect([...first.items, ...second.items].map((l) => l.id)).toEqual(
         all.items.map((l) => l.id),
       );

@@ -71,14 +71,13 @@ interface ChunkOutcome {
   readonly errors: JobErrorInput[];
 }
 
-interface UpdatedRow {
+/** A lead as it is before the update (locked). */
+interface CurrentRow {
   id: string;
-  fromStageId: string;
-  toStageId: string;
-  fromOwnerId: string | null;
-  toOwnerId: string | null;
-  fromFields: Record<string, unknown>;
-  toFields: Record<string, unknown>;
+  stageId: string;
+  ownerId: string | null;
+  /** Only read when the action changes custom fields. */
+  customFields: Record<string, unknown> | null;
 }
 
 interface TagChange {
@@ -633,51 +632,44 @@ export class BulkService {
   }
 
   /**
-   * Set-based update of locked, visible leads: one UPDATE for stage, owner and custom
-   * fields (and the version of every lead that changes, tags included), the tags
-   * through TagsService, then the timeline: stage moves (PipelineService), owner
-   * changes and field changes. A lead already as asked is not touched.
+   * Set-based update of locked, visible leads. What changes is worked out from the
+   * rows as they are (locked, so current) before anything is written: the tags first
+   * (TagsService, while every lead is still visible: a lead handed to another owner
+   * leaves the sight of an agent who sees only their own), then one UPDATE of stage,
+   * owner, custom fields, version and updatedAt for exactly the leads that change
+   * (tags included), then the timeline: stage moves (PipelineService), owner changes
+   * and field changes. A lead already as asked is not touched.
    */
   private async updateLeads(ids: readonly string[], action: StoredUpdate): Promise<number> {
     const { tenantId } = currentTenant();
     const tagChanges = await this.tagChanges(ids, action);
-    const tagChanged = tagChanges.map((c) => c.leadId);
+    const tagsOf = new Map(tagChanges.map((c) => [c.leadId, c]));
+    const touchesFields = action.setFields !== undefined || action.removeFields !== undefined;
+    const before = await this.db.query<CurrentRow>(Prisma.sql`
+      SELECT "id"::text AS "id", "stageId"::text AS "stageId", "ownerId"::text AS "ownerId",
+             ${touchesFields ? Prisma.sql`"customFields"` : Prisma.sql`NULL::jsonb`} AS "customFields"
+        FROM "Lead"
+       WHERE "tenantId" = ${tenantId}::uuid AND "id" = ANY(${[...ids]}::uuid[])`);
 
-    const sets: Prisma.Sql[] = [];
-    const differs: Prisma.Sql[] = [];
-    if (action.stageId !== undefined) {
-      sets.push(Prisma.sql`"stageId" = ${action.stageId}::uuid`);
-      sets.push(Prisma.sql`"stageChangedAt" = CASE WHEN l."stageId" <> ${action.stageId}::uuid
-                                              THEN now() ELSE l."stageChangedAt" END`);
-      differs.push(Prisma.sql`l."stageId" <> ${action.stageId}::uuid`);
-    }
-    if (action.ownerId !== undefined) {
-      sets.push(Prisma.sql`"ownerId" = ${action.ownerId}::uuid`);
-      differs.push(Prisma.sql`l."ownerId" IS DISTINCT FROM ${action.ownerId}::uuid`);
-    }
-    if (action.setFields !== undefined || action.removeFields !== undefined) {
-      const fields = Prisma.sql`((l."customFields" || ${JSON.stringify(action.setFields ?? {})}::jsonb)
-                                 - ${action.removeFields ?? []}::text[])`;
-      sets.push(Prisma.sql`"customFields" = ${fields}`);
-      differs.push(Prisma.sql`l."customFields" IS DISTINCT FROM ${fields}`);
-    }
-    if (tagChanged.length > 0) differs.push(Prisma.sql`l."id" = ANY(${tagChanged}::uuid[])`);
-
-    let updated: UpdatedRow[] = [];
-    if (differs.length > 0) {
-      sets.push(Prisma.sql`"version" = l."version" + 1`, Prisma.sql`"updatedAt" = now()`);
-      // `o` is the row before the update (the rows are locked: it is the current one).
-      updated = await this.db.query<UpdatedRow>(Prisma.sql`
-        UPDATE "Lead" l SET ${Prisma.join(sets, ', ')}
-          FROM "Lead" o
-         WHERE l."tenantId" = ${tenantId}::uuid AND l."id" = ANY(${[...ids]}::uuid[])
-           AND o."tenantId" = l."tenantId" AND o."id" = l."id"
-           AND (${Prisma.join(differs, ' OR ')})
-        RETURNING l."id"::text AS "id",
-                  o."stageId"::text AS "fromStageId", l."stageId"::text AS "toStageId",
-                  o."ownerId"::text AS "fromOwnerId", l."ownerId"::text AS "toOwnerId",
-                  o."customFields" AS "fromFields", l."customFields" AS "toFields"`);
-    }
+    const changes = before.flatMap((row) => {
+      const stage = action.stageId !== undefined && row.stageId !== action.stageId;
+      const owner = action.ownerId !== undefined && row.ownerId !== action.ownerId;
+      const fields: Record<string, { from: unknown; to: unknown }> = {};
+      if (touchesFields) {
+        const current = row.customFields ?? {};
+        for (const [key, to] of Object.entries(action.setFields ?? {})) {
+          const from = current[key] ?? null;
+          if (stable(from) !== stable(to)) fields[`customFields.${key}`] = { from, to };
+        }
+        for (const key of action.removeFields ?? []) {
+          const from = current[key] ?? null;
+          if (from !== null) fields[`customFields.${key}`] = { from, to: null };
+        }
+      }
+      const tags = tagsOf.get(row.id);
+      const changed = stage || owner || Object.keys(fields).length > 0 || tags !== undefined;
+      return changed ? [{ row, stage, owner, fields, tags }] : [];
+    });
 
     if (action.addTags && action.addTags.length > 0) {
       const toAdd = tagChanges.filter((c) => c.added.length > 0).map((c) => c.leadId);
@@ -687,37 +679,53 @@ export class BulkService {
       const toRemove = tagChanges.filter((c) => c.removed.length > 0).map((c) => c.leadId);
       await this.tags.removeFromLeads(toRemove, action.removeTags, 'body.action.set.removeTags');
     }
+    if (changes.length === 0) return 0;
 
-    const moves: StageMove[] = updated
-      .filter((r) => r.fromStageId !== r.toStageId)
-      .map((r) => ({ leadId: r.id, fromStageId: r.fromStageId, toStageId: r.toStageId }));
-    await this.pipeline.recordMoves(moves);
+    const sets: Prisma.Sql[] = [
+      Prisma.sql`"version" = l."version" + 1`,
+      Prisma.sql`"updatedAt" = now()`,
+    ];
+    if (action.stageId !== undefined) {
+      sets.push(
+        Prisma.sql`"stageId" = ${action.stageId}::uuid`,
+        Prisma.sql`"stageChangedAt" = CASE WHEN l."stageId" <> ${action.stageId}::uuid
+                                      THEN now() ELSE l."stageChangedAt" END`,
+      );
+    }
+    if (action.ownerId !== undefined) sets.push(Prisma.sql`"ownerId" = ${action.ownerId}::uuid`);
+    if (touchesFields) {
+      sets.push(Prisma.sql`"customFields" =
+        (l."customFields" || ${JSON.stringify(action.setFields ?? {})}::jsonb)
+        - ${action.removeFields ?? []}::text[]`);
+    }
+    // No RETURNING: a lead handed over may no longer be visible once changed.
+    await this.db.query(Prisma.sql`
+      UPDATE "Lead" l SET ${Prisma.join(sets, ', ')}
+       WHERE l."tenantId" = ${tenantId}::uuid
+         AND l."id" = ANY(${changes.map((c) => c.row.id)}::uuid[])`);
 
-    const tagsOf = new Map(tagChanges.map((c) => [c.leadId, c]));
+    const moves: StageMove[] = [];
     const activities: NewActivity[] = [];
-    for (const row of updated) {
-      if (action.ownerId !== undefined && row.fromOwnerId !== row.toOwnerId) {
+    for (const { row, stage, owner, fields, tags } of changes) {
+      if (stage && action.stageId !== undefined) {
+        moves.push({ leadId: row.id, fromStageId: row.stageId, toStageId: action.stageId });
+      }
+      if (owner) {
         activities.push({
           leadId: row.id,
           kind: 'owner_changed',
-          data: { from: row.fromOwnerId, to: row.toOwnerId },
+          data: { from: row.ownerId, to: action.ownerId ?? null },
         });
       }
-      const changes: Record<string, unknown> = {};
-      for (const key of [...Object.keys(action.setFields ?? {}), ...(action.removeFields ?? [])]) {
-        const from = row.fromFields[key] ?? null;
-        const to = row.toFields[key] ?? null;
-        if (JSON.stringify(from) !== JSON.stringify(to))
-          changes[`customFields.${key}`] = { from, to };
-      }
-      const tags = tagsOf.get(row.id);
-      if (tags) changes.tags = { added: tags.added, removed: tags.removed };
-      if (Object.keys(changes).length > 0) {
-        activities.push({ leadId: row.id, kind: 'fields_changed', data: { changes } });
+      const changed: Record<string, unknown> = { ...fields };
+      if (tags) changed.tags = { added: tags.added, removed: tags.removed };
+      if (Object.keys(changed).length > 0) {
+        activities.push({ leadId: row.id, kind: 'fields_changed', data: { changes: changed } });
       }
     }
+    await this.pipeline.recordMoves(moves);
     await this.timeline.record(activities);
-    return updated.length;
+    return changes.length;
   }
 
   /** Per lead, the tags the action would really add and remove (case-insensitive names). */

@@ -453,6 +453,7 @@ export class ImportService {
     try {
       return await runWithTenant({ ...ctx, actor }, () => this.runAs(payload));
     } catch (e) {
+      console.log('TIMING run failed', e);
       if ((info.attempt ?? 1) >= importJob.attempts) {
         await this.markFailed(payload, 'the import stopped on an internal error; ask support');
       }

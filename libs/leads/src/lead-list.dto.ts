@@ -34,7 +34,8 @@ export const leadSearchBody = z.strictObject({
   filter: leadFilter.optional(),
   sort: leadSortField.optional(),
   limit: limitField.optional(),
-  cursor: cursorField.optional(),
+  /** A page's `nextCursor` (null: the first page). */
+  cursor: cursorField.nullable().optional(),
   /** Start from a saved view's filter and sort (the body's own conditions and sort win). */
   viewId: z.uuid().optional(),
 });

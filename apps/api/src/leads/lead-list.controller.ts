@@ -94,7 +94,10 @@ export class LeadListController {
     @ZBody(leadSearchBody) body: LeadSearchBody,
     @Caller() auth: RequestAuth,
   ): Promise<LeadListPage> {
-    const { filter, ...rest } = body;
-    return this.leads.list({ ...rest, filter: filter ?? {}, source: 'body' }, readerOf(auth));
+    const { filter, cursor, ...rest } = body;
+    return this.leads.list(
+      { ...rest, ...(cursor ? { cursor } : {}), filter: filter ?? {}, source: 'body' },
+      readerOf(auth),
+    );
   }
 }
