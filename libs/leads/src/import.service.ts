@@ -581,7 +581,12 @@ export class ImportService {
       if (result.ok) chunk.valid.push({ rowNumber, lead: result.lead });
       else failRow(chunk, rowNumber, result.problems);
     }
-    console.log('TIMING prepare read', (t1 - t0).toFixed(0), 'validate', (performance.now() - t1).toFixed(0));
+    console.log(
+      'TIMING prepare read',
+      (t1 - t0).toFixed(0),
+      'validate',
+      (performance.now() - t1).toFixed(0),
+    );
     return chunk;
   }
 
@@ -639,7 +644,10 @@ export class ImportService {
       errors,
     );
     T.push(['delete+progress', performance.now()]);
-    console.log('TIMING', T.map(([k, v], i) => `${k}=${i ? (v - (T[i - 1]?.[1] ?? v)).toFixed(0) : 0}`).join(' '));
+    console.log(
+      'TIMING',
+      T.map(([k, v], i) => `${k}=${i ? (v - (T[i - 1]?.[1] ?? v)).toFixed(0) : 0}`).join(' '),
+    );
     return true;
   }
 
@@ -664,13 +672,16 @@ export class ImportService {
       if (lead.email) emails.add(lead.email);
     }
     if (ids.size + usernames.size + phones.size + emails.size === 0) return [];
-    // One index lookup per kind of identity (a UNION, not an OR the planner would turn
-    // into a filter over the whole tenant), each key list one JSON parameter.
+    // One probe of the identity's unique index per key (LATERAL ... LIMIT 1 keeps it a
+    // probe): during a big import the tenant's statistics are stale, and a plan built on
+    // them would filter the whole tenant against thousands of keys instead.
     const arm = (column: string, type: string, values: ReadonlySet<string>) =>
-      Prisma.sql`SELECT l2."id" FROM "Lead" l2
-                  WHERE l2."tenantId" = ${tenantId}::uuid
-                    AND l2.${Prisma.raw(`"${column}"`)} = ANY(ARRAY(
-                      SELECT jsonb_array_elements_text(${JSON.stringify([...values])}::jsonb)::${Prisma.raw(type)}))`;
+      Prisma.sql`SELECT m."id" FROM jsonb_array_elements_text(${JSON.stringify([...values])}::jsonb) AS k("v")
+                 CROSS JOIN LATERAL (
+                   SELECT l2."id" FROM "Lead" l2
+                    WHERE l2."tenantId" = ${tenantId}::uuid
+                      AND l2.${Prisma.raw(`"${column}"`)} = k."v"::${Prisma.raw(type)}
+                    LIMIT 1) m`;
     const arms = [
       ids.size > 0 ? arm('telegramUserId', 'bigint', ids) : null,
       usernames.size > 0 ? arm('telegramUsername', 'citext', usernames) : null,
