@@ -269,6 +269,24 @@ describe('lead export (CSV and JSON lines, streamed by COPY)', () => {
     );
   });
 
+  it('HEAD answers the headers without exporting (and without an audit event)', async () => {
+    const audited = async () =>
+      (
+        await owner.call<{ items: unknown[] }>(
+          'GET',
+          '/v1/audit-events?action=lead.exported&limit=200',
+        )
+      ).body.items.length;
+    const before = await audited();
+    const head = await owner.call('HEAD', '/v1/leads/export?format=jsonl&tag=vip');
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
+    expect(head.text).toBe('');
+    expect(await audited()).toBe(before);
+    expect((await owner.call('HEAD', '/v1/leads/export?format=xlsx')).status).toBe(400);
+    expect((await agent.call('HEAD', '/v1/leads/export')).status).toBe(403);
+  });
+
   it('JSON lines: each line is the lead exactly as GET /v1/leads lists it', async () => {
     const listed = await listAll(owner);
     const lines = await exportJsonl(owner);

@@ -71,9 +71,19 @@ interface ChunkOutcome {
   readonly errors: JobErrorInput[];
 }
 
+/** What the update changes on one lead. */
+interface LeadChange {
+  readonly row: CurrentRow;
+  readonly stage: boolean;
+  readonly owner: boolean;
+  readonly fields: Record<string, { from: unknown; to: unknown }>;
+  readonly tags: TagChange | undefined;
+}
+
 /** A lead as it is before the update (locked). */
 interface CurrentRow {
   id: string;
+  version: number;
   stageId: string;
   ownerId: string | null;
   /** Only read when the action changes custom fields. */
@@ -646,12 +656,12 @@ export class BulkService {
     const tagsOf = new Map(tagChanges.map((c) => [c.leadId, c]));
     const touchesFields = action.setFields !== undefined || action.removeFields !== undefined;
     const before = await this.db.query<CurrentRow>(Prisma.sql`
-      SELECT "id"::text AS "id", "stageId"::text AS "stageId", "ownerId"::text AS "ownerId",
+      SELECT "id"::text AS "id", "version", "stageId"::text AS "stageId", "ownerId"::text AS "ownerId",
              ${touchesFields ? Prisma.sql`"customFields"` : Prisma.sql`NULL::jsonb`} AS "customFields"
         FROM "Lead"
        WHERE "tenantId" = ${tenantId}::uuid AND "id" = ANY(${[...ids]}::uuid[])`);
 
-    const changes = before.flatMap((row) => {
+    const changes = before.flatMap((row): LeadChange[] => {
       const stage = action.stageId !== undefined && row.stageId !== action.stageId;
       const owner = action.ownerId !== undefined && row.ownerId !== action.ownerId;
       const fields: Record<string, { from: unknown; to: unknown }> = {};
@@ -681,6 +691,27 @@ export class BulkService {
     }
     if (changes.length === 0) return 0;
 
+    const { leadOwnerScope } = currentTenant();
+    if (
+      leadOwnerScope !== undefined &&
+      action.ownerId !== undefined &&
+      action.ownerId !== leadOwnerScope
+    ) {
+      await this.handOver(changes, action);
+    } else {
+      await this.updateSetBased(
+        changes.map((c) => c.row.id),
+        action,
+      );
+    }
+    await this.recordChanges(changes, action);
+    return changes.length;
+  }
+
+  /** One UPDATE for every lead that changes (the same change for each). */
+  private async updateSetBased(ids: readonly string[], action: StoredUpdate): Promise<void> {
+    const { tenantId } = currentTenant();
+    const touchesFields = action.setFields !== undefined || action.removeFields !== undefined;
     const sets: Prisma.Sql[] = [
       Prisma.sql`"version" = l."version" + 1`,
       Prisma.sql`"updatedAt" = now()`,
@@ -698,12 +729,62 @@ export class BulkService {
         (l."customFields" || ${JSON.stringify(action.setFields ?? {})}::jsonb)
         - ${action.removeFields ?? []}::text[]`);
     }
-    // No RETURNING: a lead handed over may no longer be visible once changed.
     await this.db.query(Prisma.sql`
       UPDATE "Lead" l SET ${Prisma.join(sets, ', ')}
-       WHERE l."tenantId" = ${tenantId}::uuid
-         AND l."id" = ANY(${changes.map((c) => c.row.id)}::uuid[])`);
+       WHERE l."tenantId" = ${tenantId}::uuid AND l."id" = ANY(${[...ids]}::uuid[])`);
+  }
 
+  /**
+   * The update of an agent who sees only their own leads and gives them to another
+   * member. Row-level security allows it (own_leads_only: USING the agent's own rows,
+   * WITH CHECK true), but PostgreSQL also checks the new row against the SELECT
+   * policies when the UPDATE reads columns of the table, and a handed-over row is no
+   * longer visible to the agent. So each row is addressed through a cursor over the
+   * locked rows (`WHERE CURRENT OF` reads no column) and the SET clauses hold only
+   * values, worked out from the row as it was read (the way LeadsService hands one
+   * lead over). Row by row: such agents hold few leads.
+   */
+  private async handOver(changes: readonly LeadChange[], action: StoredUpdate): Promise<void> {
+    const { tenantId } = currentTenant();
+    const byId = new Map(changes.map((c) => [c.row.id, c]));
+    await this.db.query(Prisma.sql`DECLARE bulk_hand_over NO SCROLL CURSOR FOR
+      SELECT "id"::text AS "id" FROM "Lead"
+       WHERE "tenantId" = ${tenantId}::uuid AND "id" = ANY(${[...byId.keys()]}::uuid[])
+       ORDER BY "id" FOR UPDATE`);
+    for (;;) {
+      const [current] = await this.db.query<{ id: string }>(
+        Prisma.sql`FETCH NEXT FROM bulk_hand_over`,
+      );
+      if (!current) break;
+      const change = byId.get(current.id);
+      if (!change) continue;
+      const sets: Prisma.Sql[] = [
+        Prisma.sql`"version" = ${change.row.version + 1}::int`,
+        Prisma.sql`"updatedAt" = now()`,
+        Prisma.sql`"ownerId" = ${action.ownerId ?? null}::uuid`,
+      ];
+      if (change.stage && action.stageId !== undefined) {
+        sets.push(
+          Prisma.sql`"stageId" = ${action.stageId}::uuid`,
+          Prisma.sql`"stageChangedAt" = now()`,
+        );
+      }
+      if (action.setFields !== undefined || action.removeFields !== undefined) {
+        const fields: Record<string, unknown> = {
+          ...(change.row.customFields ?? {}),
+          ...(action.setFields ?? {}),
+        };
+        for (const key of action.removeFields ?? []) Reflect.deleteProperty(fields, key);
+        sets.push(Prisma.sql`"customFields" = ${JSON.stringify(fields)}::jsonb`);
+      }
+      await this.db.query(Prisma.sql`UPDATE "Lead" SET ${Prisma.join(sets, ', ')}
+                                      WHERE CURRENT OF bulk_hand_over`);
+    }
+    await this.db.query(Prisma.sql`CLOSE bulk_hand_over`);
+  }
+
+  /** The timeline of the changes: stage moves (with their history), owners, fields. */
+  private async recordChanges(changes: readonly LeadChange[], action: StoredUpdate): Promise<void> {
     const moves: StageMove[] = [];
     const activities: NewActivity[] = [];
     for (const { row, stage, owner, fields, tags } of changes) {
@@ -725,7 +806,6 @@ export class BulkService {
     }
     await this.pipeline.recordMoves(moves);
     await this.timeline.record(activities);
-    return changes.length;
   }
 
   /** Per lead, the tags the action would really add and remove (case-insensitive names). */

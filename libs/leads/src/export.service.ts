@@ -50,6 +50,20 @@ export class ExportService {
     return this.start(exportRequestFromQuery(query));
   }
 
+  /**
+   * What GET would send, without exporting (HEAD: Fastify would otherwise run the
+   * whole export and discard it): the query is validated the same way.
+   */
+  headFromQuery(
+    query: Readonly<Record<string, unknown>> | null | undefined,
+  ): Omit<LeadExport, 'stream'> {
+    const { format } = exportRequestFromQuery(query);
+    return {
+      contentType: EXPORT_CONTENT_TYPES[format],
+      fileName: exportFileName(format, this.clock.now()),
+    };
+  }
+
   async start(request: ExportRequest): Promise<LeadExport> {
     const { tenantId } = currentTenant('ExportService.start');
     const customFields =

@@ -168,6 +168,35 @@ interface RunSetup {
   readonly defaultStageId: string;
   /** Sources with a round-robin rule: new leads of them without an owner take turns. */
   readonly assigned: ReadonlySet<LeadSource>;
+  /** How rows find leads by Telegram username (see `usernamesOf`). */
+  readonly usernames: UsernameIndex;
+}
+
+/**
+ * Usernames (lower case) of the file that name leads, known without a probe per key.
+ * Telegram usernames are citext, whose equality PostgreSQL does not mark leakproof:
+ * under row-level security a lookup by username cannot use its unique index and
+ * filters the whole tenant instead. So the run matches the file's usernames with the
+ * tenant's once, at its start (one hash join), and keeps what the file itself adds.
+ */
+interface UsernameIndex {
+  /** Usernames of the file held by a lead when the run started: the lead's id. */
+  readonly existing: Map<string, string>;
+  /** Usernames the file holds more than once (a later row may find an earlier row's lead). */
+  readonly repeated: ReadonlySet<string>;
+  /** Of those, the ones this run gave a lead: the lead's id. */
+  readonly written: Map<string, string>;
+}
+
+/**
+ * A username cell as a lookup key in SQL: the formula escape removed, a t.me link or
+ * an `@` stripped, lower case (normaliseUsername's rules; a key that does not match
+ * what JavaScript makes of the cell only costs that row a failed INSERT later).
+ */
+function usernameKeySql(cell: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`lower(regexp_replace(regexp_replace(btrim(
+    CASE WHEN ${cell} ~ '^''+[=+@\t\r-]' THEN substr(${cell}, 2) ELSE ${cell} END),
+    '^(https?://)?(www\.)?(t\.me|telegram\.me)/', '', 'i'), '^@', ''))`;
 }
 
 /**
@@ -453,7 +482,6 @@ export class ImportService {
     try {
       return await runWithTenant({ ...ctx, actor }, () => this.runAs(payload));
     } catch (e) {
-      console.log('TIMING run failed', e);
       if ((info.attempt ?? 1) >= importJob.attempts) {
         await this.markFailed(payload, 'the import stopped on an internal error; ask support');
       }
@@ -536,7 +564,36 @@ export class ImportService {
       },
       defaultStageId: defaultStage.id,
       assigned: new Set(rules.filter((r) => r.memberIds.length > 0).map((r) => r.source)),
+      usernames: await this.usernamesOf(
+        payload.importId,
+        row.header.findIndex((c) => c !== '' && mapping[c] === 'telegramUsername'),
+      ),
     };
+  }
+
+  /** The file's usernames that leads hold, and the ones it repeats (two hash joins). */
+  private async usernamesOf(importId: string, column: number): Promise<UsernameIndex> {
+    const index: UsernameIndex = { existing: new Map(), repeated: new Set(), written: new Map() };
+    if (column < 0) return index;
+    const { tenantId } = currentTenant('ImportService.usernamesOf');
+    const key = usernameKeySql(Prisma.sql`(r."cells" ->> ${column}::int)`);
+    const file = Prisma.sql`SELECT ${key} AS "k" FROM "LeadImportRow" r
+       WHERE r."tenantId" = ${tenantId}::uuid AND r."importId" = ${importId}::uuid
+         AND r."rowNumber" > 0 AND (r."cells" ->> ${column}::int) <> ''`;
+    const [existing] = await this.db.query<{ pairs: string }>(Prisma.sql`
+      SELECT COALESCE(json_agg(json_build_array(f."k", l."id")), '[]')::text AS "pairs"
+        FROM (SELECT DISTINCT s."k" FROM (${file}) s) f
+        JOIN "Lead" l ON lower(l."telegramUsername"::text) = f."k"
+       WHERE l."tenantId" = ${tenantId}::uuid AND l."telegramUsername" IS NOT NULL
+         AND l."mergedIntoId" IS NULL`);
+    for (const [k, id] of JSON.parse(existing?.pairs ?? '[]') as [string, string][]) {
+      index.existing.set(k, id);
+    }
+    const [repeated] = await this.db.query<{ keys: string }>(Prisma.sql`
+      SELECT COALESCE(json_agg(s."k"), '[]')::text AS "keys"
+        FROM (SELECT f."k" FROM (${file}) f GROUP BY f."k" HAVING count(*) > 1) s`);
+    for (const k of JSON.parse(repeated?.keys ?? '[]') as string[]) index.repeated.add(k);
+    return index;
   }
 
   /** The last row a committed chunk did. */
@@ -555,7 +612,6 @@ export class ImportService {
    * runs outside the chunk's transaction. Null when no row is left.
    */
   private async prepare(setup: RunSetup, after: number): Promise<Chunk | null> {
-    const t0 = performance.now();
     const { tenantId } = currentTenant('ImportService.prepare');
     const [read] = await this.db.query<{ rows: string }>(Prisma.sql`
       SELECT COALESCE(json_agg(json_build_array(r."rowNumber", r."cells") ORDER BY r."rowNumber"),
@@ -567,7 +623,6 @@ export class ImportService {
     const staged = JSON.parse(read?.rows ?? '[]') as [number, unknown][];
     const last = staged.at(-1);
     if (!last) return null;
-    const t1 = performance.now();
     const chunk: Chunk = {
       after,
       lastRow: last[0],
@@ -581,12 +636,6 @@ export class ImportService {
       if (result.ok) chunk.valid.push({ rowNumber, lead: result.lead });
       else failRow(chunk, rowNumber, result.problems);
     }
-    console.log(
-      'TIMING prepare read',
-      (t1 - t0).toFixed(0),
-      'validate',
-      (performance.now() - t1).toFixed(0),
-    );
     return chunk;
   }
 
@@ -598,7 +647,6 @@ export class ImportService {
    * staged rows deleted.
    */
   private async writeChunk(setup: RunSetup, chunk: Chunk): Promise<boolean> {
-    const T: [string, number][] = [['start', performance.now()]];
     const { tenantId } = currentTenant('ImportService.writeChunk');
     const [job] = await this.db.query<{ checkpoint: string | null }>(Prisma.sql`
       SELECT "checkpoint" FROM "BackgroundJob"
@@ -607,9 +655,11 @@ export class ImportService {
     const at = parseCheckpoint(job.checkpoint);
     if (at.lastRow !== chunk.after) return false;
 
-    T.push(['lock', performance.now()]);
-    const existing = await this.existingLeads(chunk.valid, setup.onExisting === 'update');
-    T.push(['lookup', performance.now()]);
+    const existing = await this.existingLeads(
+      chunk.valid,
+      setup.onExisting === 'update',
+      setup.usernames,
+    );
     const plan = planChunk(chunk.valid, existing, {
       onExisting: setup.onExisting,
       ctx: setup.ctx,
@@ -620,11 +670,13 @@ export class ImportService {
     const failedRows = new Set(chunk.failedRows);
     for (const f of plan.failures) failRow({ errors, failedRows }, f.rowNumber, f.problems);
 
-    T.push(['plan', performance.now()]);
-    await this.writeCreates(setup, plan.creates);
-    T.push(['creates', performance.now()]);
+    const refused = await this.writeCreates(setup, plan.creates);
+    for (const c of refused) {
+      failRow({ errors, failedRows }, c.rowNumber, [
+        { field: null, reason: 'an identity of this row is taken by another lead' },
+      ]);
+    }
     await this.writeUpdates(setup, plan.updates);
-    T.push(['updates', performance.now()]);
 
     await this.db.query(Prisma.sql`
       DELETE FROM "LeadImportRow"
@@ -632,7 +684,7 @@ export class ImportService {
          AND "rowNumber" <= ${chunk.lastRow}::int`);
     const next: Checkpoint = {
       lastRow: chunk.lastRow,
-      created: at.created + plan.created,
+      created: at.created + plan.created - refused.length,
       updated: at.updated + plan.updated,
       skipped: at.skipped + plan.skipped,
       failed: at.failed + failedRows.size,
@@ -642,11 +694,6 @@ export class ImportService {
       setup.jobId,
       { done: chunk.size, failed: failedRows.size, checkpoint: checkpointText(next) },
       errors,
-    );
-    T.push(['delete+progress', performance.now()]);
-    console.log(
-      'TIMING',
-      T.map(([k, v], i) => `${k}=${i ? (v - (T[i - 1]?.[1] ?? v)).toFixed(0) : 0}`).join(' '),
     );
     return true;
   }
@@ -659,6 +706,7 @@ export class ImportService {
   private async existingLeads(
     rows: readonly { lead: ImportedLead }[],
     forUpdate: boolean,
+    usernameIndex: UsernameIndex,
   ): Promise<ExistingLead[]> {
     const { tenantId } = currentTenant('ImportService.existingLeads');
     const ids = new Set<string>();
@@ -667,7 +715,11 @@ export class ImportService {
     const emails = new Set<string>();
     for (const { lead } of rows) {
       if (lead.telegramUserId) ids.add(lead.telegramUserId);
-      if (lead.telegramUsername) usernames.add(lead.telegramUsername);
+      if (lead.telegramUsername) {
+        const k = lead.telegramUsername.toLowerCase();
+        const id = usernameIndex.existing.get(k) ?? usernameIndex.written.get(k);
+        if (id) usernames.add(id);
+      }
       if (lead.phone) phones.add(lead.phone);
       if (lead.email) emails.add(lead.email);
     }
@@ -684,7 +736,9 @@ export class ImportService {
                     LIMIT 1) m`;
     const arms = [
       ids.size > 0 ? arm('telegramUserId', 'bigint', ids) : null,
-      usernames.size > 0 ? arm('telegramUsername', 'citext', usernames) : null,
+      usernames.size > 0
+        ? Prisma.sql`SELECT (jsonb_array_elements_text(${JSON.stringify([...usernames])}::jsonb))::uuid`
+        : null,
       phones.size > 0 ? arm('phone', 'text', phones) : null,
       emails.size > 0 ? arm('email', 'text', emails) : null,
     ].filter((a): a is Prisma.Sql => a !== null);
@@ -711,8 +765,11 @@ export class ImportService {
    * New leads, their tags and a 'created' activity each: one statement over the
    * chunk's leads as one JSON parameter (after TagsService made the tags).
    */
-  private async writeCreates(setup: RunSetup, creates: readonly PlannedCreate[]): Promise<void> {
-    if (creates.length === 0) return;
+  private async writeCreates(
+    setup: RunSetup,
+    creates: readonly PlannedCreate[],
+  ): Promise<PlannedCreate[]> {
+    if (creates.length === 0) return [];
     const { tenantId, actor } = currentTenant('ImportService.writeCreates');
     for (const create of creates) {
       // Round-robin turns, only for sources that have a rule (one statement each).
@@ -729,7 +786,9 @@ export class ImportService {
         searchText: searchTextOf(c.state),
       })),
     );
-    await this.db.query(Prisma.sql`
+    // ON CONFLICT DO NOTHING: an identity taken by a lead the lookup did not find (one
+    // written meanwhile) refuses that row only; the caller reports it.
+    const [result] = await this.db.query<{ ids: string }>(Prisma.sql`
       WITH "input" AS (
         SELECT * FROM jsonb_to_recordset(${input}::jsonb) AS r(
           "id" uuid, "rowNumber" int, "displayName" text, "telegramUserId" bigint,
@@ -745,6 +804,7 @@ export class ImportService {
                i."source"::"LeadSource", i."ownerId", i."stageId", i."customFields", i."searchText",
                now()
           FROM "input" i
+        ON CONFLICT DO NOTHING
         RETURNING "id"
       ), "activities" AS (
         INSERT INTO "LeadActivity" ("tenantId", "id", "leadId", "kind", "data", "actorType",
@@ -753,13 +813,27 @@ export class ImportService {
                jsonb_build_object('source', i."source", 'importId', ${setup.importId}::text,
                                   'rowNumber', i."rowNumber"),
                ${actor.type}::"AuditActorType", ${actor.id.slice(0, 64)}, now()
-          FROM "input" i
+          FROM "input" i JOIN "leads" USING ("id")
+      ), "tags" AS (
+        INSERT INTO "LeadTag" ("tenantId", "leadId", "tagId")
+        SELECT ${tenantId}::uuid, i."id", t."id"
+          FROM "input" i JOIN "leads" USING ("id")
+          CROSS JOIN LATERAL unnest(i."tags") AS n("name")
+          JOIN "Tag" t ON t."tenantId" = ${tenantId}::uuid AND t."name" = n."name"::citext
+        ON CONFLICT DO NOTHING
       )
-      INSERT INTO "LeadTag" ("tenantId", "leadId", "tagId")
-      SELECT ${tenantId}::uuid, i."id", t."id"
-        FROM "input" i CROSS JOIN LATERAL unnest(i."tags") AS n("name")
-        JOIN "Tag" t ON t."tenantId" = ${tenantId}::uuid AND t."name" = n."name"::citext
-      ON CONFLICT DO NOTHING`);
+      SELECT COALESCE(json_agg("id"), '[]')::text AS "ids" FROM "leads"`);
+    const inserted = new Set(JSON.parse(result?.ids ?? '[]') as string[]);
+    for (const c of creates) this.noteUsername(setup, c.state.telegramUsername, c.id);
+    return creates.filter((c) => !inserted.has(c.id));
+  }
+
+  /** A username the file repeats, now held by `leadId`: later rows find it. */
+  private noteUsername(setup: RunSetup, username: string | null, leadId: string): void {
+    const key = username?.toLowerCase();
+    if (key !== undefined && setup.usernames.repeated.has(key)) {
+      setup.usernames.written.set(key, leadId);
+    }
   }
 
   /** Changed leads: one UPDATE, added tags, stage moves, owner and field changes. */
@@ -807,6 +881,7 @@ export class ImportService {
         JOIN "Tag" t ON t."tenantId" = ${tenantId}::uuid AND t."name" = n."name"::citext
       ON CONFLICT DO NOTHING`);
 
+    for (const u of updates) this.noteUsername(setup, u.state.telegramUsername, u.before.id);
     const moves: StageMove[] = diffs.flatMap(({ id, diff }) =>
       diff.stage ? [{ leadId: id, fromStageId: diff.stage.from, toStageId: diff.stage.to }] : [],
     );

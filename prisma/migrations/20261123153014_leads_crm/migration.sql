@@ -481,7 +481,9 @@ $$;
 -- TenantDb sets app.lead_owner to their user id, and this restrictive policy (ANDed
 -- with tenant_isolation) hides every other lead from reads, updates and deletes. Such
 -- an agent may still create leads for others and hand a lead over.
+-- (Written as a CASE: the planner estimates an OR of the two as a tiny fraction of the
+-- rows and then picks sequential scans and full sorts for every list.)
 CREATE POLICY own_leads_only ON "Lead" AS RESTRICTIVE
-  USING (NULLIF(current_setting('app.lead_owner', true), '') IS NULL
-         OR "ownerId" = NULLIF(current_setting('app.lead_owner', true), '')::uuid)
+  USING (CASE WHEN NULLIF(current_setting('app.lead_owner', true), '') IS NULL THEN true
+              ELSE "ownerId" = NULLIF(current_setting('app.lead_owner', true), '')::uuid END)
   WITH CHECK (true);

@@ -13,7 +13,10 @@ const LIST = { type: 'array', items: { type: 'string' } } as const;
 type LeadExport = Awaited<ReturnType<ExportService['start']>>;
 type ExportBody = Parameters<ExportService['start']>[0];
 
-function send(reply: FastifyReply, started: LeadExport): Readable {
+function send<S extends Readable | undefined>(
+  reply: FastifyReply,
+  started: Omit<LeadExport, 'stream'> & { readonly stream: S },
+): S {
   void reply
     .header('content-type', started.contentType)
     .header('content-disposition', `attachment; filename="${started.fileName}"`)
@@ -59,7 +62,11 @@ export class ExportController {
   async exportByQuery(
     @Query() query: Record<string, unknown>,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<Readable> {
+  ): Promise<Readable | string> {
+    if (reply.request.method === 'HEAD') {
+      send(reply, { ...this.exports.headFromQuery(query), stream: undefined });
+      return '';
+    }
     return send(reply, await this.exports.startFromQuery(query));
   }
 

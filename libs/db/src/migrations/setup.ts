@@ -81,5 +81,40 @@ export async function setupDatabase(options: {
   }
   const { applied } = await applyMigrations(options.ownerUrl, options.layout);
   await configureAppRole(options.ownerUrl, options.appUrl);
+  await markSearchOperatorsLeakproof(options.adminUrl, owner.database);
   return { createdOwner, createdDatabase, applied };
+}
+
+/**
+ * The functions behind the CRM's search operators, declared LEAKPROOF (a superuser's
+ * privilege, hence here and not in a migration). Under row-level security PostgreSQL
+ * uses a condition as an index condition only if its function is leakproof; otherwise
+ * every trigram, full-text and jsonb search on "Lead" and "LeadActivity" would be a
+ * sequential scan of every tenant's rows. These functions raise no error and have no
+ * side effect that depends on the row they read (LIKE's errors depend on the pattern
+ * only), so evaluating them before the tenant policy reveals nothing of another
+ * tenant's rows.
+ */
+export const LEAKPROOF_SEARCH_FUNCTIONS = [
+  'textlike(text,text)',
+  'texticlike(text,text)',
+  'word_similarity_op(text,text)',
+  'ts_match_vq(tsvector,tsquery)',
+  'to_tsvector(regconfig,text)',
+  'jsonb_contains(jsonb,jsonb)',
+  'citext_eq(citext,citext)',
+] as const;
+
+async function markSearchOperatorsLeakproof(adminUrl: string, database: string): Promise<void> {
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  const db = new pg.Client({ connectionString: url.toString() });
+  await db.connect();
+  try {
+    for (const fn of LEAKPROOF_SEARCH_FUNCTIONS) {
+      await db.query(`ALTER FUNCTION ${fn} LEAKPROOF`);
+    }
+  } finally {
+    await db.end();
+  }
 }
