@@ -647,7 +647,7 @@ export class BulkService {
    * (TagsService, while every lead is still visible: a lead handed to another owner
    * leaves the sight of an agent who sees only their own), then one UPDATE of stage,
    * owner, custom fields, version and updatedAt for exactly the leads that change
-   * (tags included), then the timeline: stage moves (PipelineService), owner changes
+   * (tags included; row by row when an agent hands leads over), then the timeline: stage moves (PipelineService), owner changes
    * and field changes. A lead already as asked is not touched.
    */
   private async updateLeads(ids: readonly string[], action: StoredUpdate): Promise<number> {
