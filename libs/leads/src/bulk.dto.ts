@@ -69,13 +69,6 @@ export const idempotencyKeyHeader = z
   .regex(/^[!-~]{1,200}$/, 'must be 1 to 200 visible ASCII characters')
   .optional();
 
-/** GET /v1/jobs/:id/errors */
-export const jobErrorsQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(1_000).default(100),
-  cursor: z.string().min(1).max(512).optional(),
-});
-export type JobErrorsQuery = z.infer<typeof jobErrorsQuery>;
-
 /** What the bulk call answers: the job to poll and how many leads it targets. */
 export interface BulkAccepted {
   readonly jobId: string;

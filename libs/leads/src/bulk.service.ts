@@ -18,7 +18,6 @@ import {
   bulkBody,
   bulkJobParams,
   idempotencyKeyHeader,
-  jobErrorsQuery,
   type BulkAccepted,
   type BulkBody,
   type BulkJobParams,
@@ -108,7 +107,6 @@ interface TagChange {
 export class BulkService {
   static readonly body = bulkBody;
   static readonly idempotencyKey = idempotencyKeyHeader;
-  static readonly errorsQuery = jobErrorsQuery;
 
   private readonly logger = new Logger(BulkService.name);
 
@@ -343,6 +341,9 @@ export class BulkService {
     const started = await this.tracker.start(payload.jobId);
     if (started.status === 'completed' || started.status === 'failed') {
       return (await this.tracker.get(payload.jobId)).result ?? {};
+    }
+    if (started.kind !== BULK_JOB_KIND) {
+      throw new Error(`job ${payload.jobId} is a ${started.kind} job, not bulk work`);
     }
     const parsed = bulkJobParams.safeParse(started.params);
     if (!parsed.success) {

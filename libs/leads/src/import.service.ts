@@ -183,7 +183,7 @@ interface UsernameIndex {
   /** Usernames of the file held by a lead when the run started: the lead's id. */
   readonly existing: Map<string, string>;
   /** Usernames the file holds more than once (a later row may find an earlier row's lead). */
-  readonly repeated: ReadonlySet<string>;
+  readonly repeated: Set<string>;
   /** Of those, the ones this run gave a lead: the lead's id. */
   readonly written: Map<string, string>;
 }
