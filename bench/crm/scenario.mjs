@@ -15,6 +15,7 @@ import path from 'node:path';
 import { apiEnv, appEnv, fernetKey, signingKey } from '../lib/api-env.mjs';
 import { root, withClient } from '../lib/database.mjs';
 import { runLoad } from '../lib/load.mjs';
+import { exportAnchorCopy } from './anchors.mjs';
 import { measureRounds, PRELOAD } from '../lib/measure.mjs';
 import { fmt, table } from '../lib/report.mjs';
 import { freePort, startServer, stopServer } from '../lib/servers.mjs';
@@ -233,7 +234,9 @@ async function measureImport(ctx, round) {
     return r;
   } finally {
     await product.stop();
-    await withClient(ctx.urls.admin, (db) => db.query('DELETE FROM "Tenant" WHERE id = $1', [tenant]));
+    await withClient(ctx.urls.admin, (db) =>
+      db.query('DELETE FROM "Tenant" WHERE id = $1', [tenant]),
+    );
   }
 }
 
@@ -251,11 +254,10 @@ async function drain(response) {
 async function measureExport(ctx, round) {
   const { log, seed } = ctx;
   const tenant = seed.big.tenantId;
-  const anchorSql = ctx.exportAnchorSql(tenant);
   const anchorMs = await timed('psql', [
     ctx.urls.admin,
     '-qc',
-    `\\copy (${anchorSql}) TO STDOUT WITH (FORMAT csv, HEADER)`,
+    await exportAnchorCopy(ctx, tenant),
   ]);
   const product = await startProduct(ctx, { worker: false });
   try {
@@ -267,7 +269,8 @@ async function measureExport(ctx, round) {
     const { bytes, lines } = await drain(res);
     const ms = performance.now() - t0;
     const rows = lines - 1;
-    if (rows !== seed.big.leads) throw new Error(`export: ${rows} rows, expected ${seed.big.leads}`);
+    if (rows !== seed.big.leads)
+      throw new Error(`export: ${rows} rows, expected ${seed.big.leads}`);
     const r = {
       variant: 'export',
       round,
@@ -292,7 +295,8 @@ async function measureExport(ctx, round) {
 async function measureList(ctx, round) {
   const { log, seed, options } = ctx;
   const tenant = seed.big.tenantId;
-  const query = ctx.listQuery(seed);
+  // A free-text query and a filter, as a member would type them.
+  const query = new URLSearchParams({ q: LIST_QUERY, hasPhone: 'true', limit: '50' }).toString();
   const product = await startProduct(ctx, { worker: false });
   const anchorPort = await freePort();
   const anchor = await startServer({
@@ -322,14 +326,28 @@ async function measureList(ctx, round) {
     }
     const load = async (url) => {
       if (options.warmupS > 0) {
-        await runLoad({ url, headers: { 'x-tenant-id': tenant }, connections: options.connections, durationS: options.warmupS });
+        await runLoad({
+          url,
+          headers: { 'x-tenant-id': tenant },
+          connections: options.connections,
+          durationS: options.warmupS,
+        });
       }
-      return runLoad({ url, headers: { 'x-tenant-id': tenant }, connections: options.connections, durationS: options.durationS });
+      return runLoad({
+        url,
+        headers: { 'x-tenant-id': tenant },
+        connections: options.connections,
+        durationS: options.durationS,
+      });
     };
     const api = await load(`${product.base}${path_}`);
     const bare = await load(`http://127.0.0.1:${anchorPort}/leads?${query}`);
-    for (const [name, res] of [['API', api], ['anchor', bare]]) {
-      if (res.non2xx > 0 || res.errors > 0) throw new Error(`list ${name}: ${res.non2xx} non-2xx, ${res.errors} errors`);
+    for (const [name, res] of [
+      ['API', api],
+      ['anchor', bare],
+    ]) {
+      if (res.non2xx > 0 || res.errors > 0)
+        throw new Error(`list ${name}: ${res.non2xx} non-2xx, ${res.errors} errors`);
     }
     const r = {
       variant: 'list',
@@ -364,7 +382,11 @@ async function measureBulk(ctx, round) {
     const target = stages.json.items?.at?.(-1) ?? stages.json.at(-1);
     const t0 = performance.now();
     const res = await product.json('POST', '/v1/leads/bulk', small.tenantId, {
-      target: { filter: { sources: ['telegram_dm', 'telegram_group', 'telegram_channel', 'api', 'import', 'manual'] } },
+      target: {
+        filter: {
+          sources: ['telegram_dm', 'telegram_group', 'telegram_channel', 'api', 'import', 'manual'],
+        },
+      },
       action: { type: 'update', set: { stageId: target.id } },
     });
     if (res.status !== 202) throw new Error(`bulk: ${res.status} ${res.text}`);
@@ -373,26 +395,37 @@ async function measureBulk(ctx, round) {
     if (job.status !== 'completed' || job.total !== BULK_LEADS) {
       throw new Error(`bulk job: ${JSON.stringify(job).slice(0, 500)}`);
     }
-    const r = { variant: 'bulk', round, leads: job.total, seconds, leadsPerSecond: job.total / seconds };
-    log(`  bulk: ${fmt.int(r.leads)} leads in ${fmt.ms(seconds)} s (${fmt.int(r.leadsPerSecond)} leads/s)`);
+    const r = {
+      variant: 'bulk',
+      round,
+      leads: job.total,
+      seconds,
+      leadsPerSecond: job.total / seconds,
+    };
+    log(
+      `  bulk: ${fmt.int(r.leads)} leads in ${fmt.ms(seconds)} s (${fmt.int(r.leadsPerSecond)} leads/s)`,
+    );
     return r;
   } finally {
     await product.stop();
   }
 }
 
-const MEASURE = { import: measureImport, export: measureExport, list: measureList, bulk: measureBulk };
+const MEASURE = {
+  import: measureImport,
+  export: measureExport,
+  list: measureList,
+  bulk: measureBulk,
+};
 
 export async function run(ctx) {
-  const { options, log } = ctx;
+  const { options } = ctx;
   ctx.apiBuildRoot = path.resolve(root, ctx.apiMain, '../../../..');
   ctx.workerMain = 'dist/apps/worker/apps/worker/src/main.js';
-  if (!existsSync(path.join(root, ctx.workerMain))) throw new Error('no worker build: npm run build');
+  if (!existsSync(path.join(root, ctx.workerMain)))
+    throw new Error('no worker build: npm run build');
   ctx.keys = { fernet: fernetKey(), signing: signingKey() };
   ctx.seed = await ensureSeed(ctx);
-  const anchors = await import('./anchors.mjs');
-  ctx.exportAnchorSql = anchors.exportAnchorSql;
-  ctx.listQuery = anchors.listQuery;
   const runs = await measureRounds(ctx, options.variants, (variant, round) =>
     MEASURE[variant](ctx, round),
   );
@@ -413,11 +446,46 @@ export async function run(ctx) {
   const report = () => {
     const rows = [];
     const s = summary;
-    if (s.import) rows.push(['import 1M-row CSV', `${fmt.int(s.import.rowsPerSecond)} rows/s`, `${fmt.int(s.import.anchorRowsPerSecond)} rows/s (psql \\copy)`, fmt.pct(s.import.ratio), '≥ 25%', `API ${fmt.int(s.import.apiPeakRssMiB)} / worker ${fmt.int(s.import.workerPeakRssMiB)} MiB (< 300)`]);
-    if (s.export) rows.push(['export 1M leads CSV', `${fmt.int(s.export.rowsPerSecond)} rows/s`, `${fmt.int(s.export.anchorRowsPerSecond)} rows/s (psql \\copy)`, fmt.pct(s.export.ratio), '≥ 50%', `API ${fmt.int(s.export.apiPeakRssMiB)} MiB (< 200)`]);
-    if (s.list) rows.push(['list, filter + text, 1M leads', `p50 ${fmt.ms(s.list.p50Ms)} / p99 ${fmt.ms(s.list.p99Ms)} ms`, `p50 ${fmt.ms(s.list.anchorP50Ms)} / p99 ${fmt.ms(s.list.anchorP99Ms)} ms (bare pg)`, fmt.pct(s.list.ratio), 'p99 < 50 ms', '']);
-    if (s.bulk) rows.push(['bulk update 100k by filter', `${fmt.ms(s.bulk.seconds)} s`, '', '', '', `${fmt.int(s.bulk.leadsPerSecond)} leads/s`]);
-    return table(['measure', 'product', 'anchor', 'ratio', 'target', 'notes'], rows) + `\n(medians of ${options.rounds} round(s))`;
+    if (s.import)
+      rows.push([
+        'import 1M-row CSV',
+        `${fmt.int(s.import.rowsPerSecond)} rows/s`,
+        `${fmt.int(s.import.anchorRowsPerSecond)} rows/s (psql \\copy)`,
+        fmt.pct(s.import.ratio),
+        '≥ 25%',
+        `API ${fmt.int(s.import.apiPeakRssMiB)} / worker ${fmt.int(s.import.workerPeakRssMiB)} MiB (< 300)`,
+      ]);
+    if (s.export)
+      rows.push([
+        'export 1M leads CSV',
+        `${fmt.int(s.export.rowsPerSecond)} rows/s`,
+        `${fmt.int(s.export.anchorRowsPerSecond)} rows/s (psql \\copy)`,
+        fmt.pct(s.export.ratio),
+        '≥ 50%',
+        `API ${fmt.int(s.export.apiPeakRssMiB)} MiB (< 200)`,
+      ]);
+    if (s.list)
+      rows.push([
+        'list, filter + text, 1M leads',
+        `p50 ${fmt.ms(s.list.p50Ms)} / p99 ${fmt.ms(s.list.p99Ms)} ms`,
+        `p50 ${fmt.ms(s.list.anchorP50Ms)} / p99 ${fmt.ms(s.list.anchorP99Ms)} ms (bare pg)`,
+        fmt.pct(s.list.ratio),
+        'p99 < 50 ms',
+        '',
+      ]);
+    if (s.bulk)
+      rows.push([
+        'bulk update 100k by filter',
+        `${fmt.ms(s.bulk.seconds)} s`,
+        '',
+        '',
+        '',
+        `${fmt.int(s.bulk.leadsPerSecond)} leads/s`,
+      ]);
+    return (
+      table(['measure', 'product', 'anchor', 'ratio', 'target', 'notes'], rows) +
+      `\n(medians of ${options.rounds} round(s))`
+    );
   };
   return { runs, summary, report };
 }
