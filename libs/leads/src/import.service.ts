@@ -53,9 +53,6 @@ import { TimelineService, type NewActivity } from './timeline.service.js';
 /** The BackgroundJob kind of an import. */
 export const IMPORT_JOB_KIND = 'lead.import';
 
-/** Default IMPORT_MAX_BYTES: 200 MiB. */
-export const IMPORT_MAX_BYTES_DEFAULT = 200 * 1024 * 1024;
-
 /** Longest a chunk's transaction may take (5,000 rows take well under a second). */
 const CHUNK_TIMEOUT_MS = 300_000;
 
@@ -232,8 +229,7 @@ export class ImportService {
 
   /** IMPORT_MAX_BYTES. */
   get maxBytes(): number {
-    const imports = (this.config as Partial<{ imports: { maxBytes?: number } }>).imports;
-    return imports?.maxBytes ?? IMPORT_MAX_BYTES_DEFAULT;
+    return this.config.imports.maxBytes;
   }
 
   // ------------------------------------------------------------------ upload ----

@@ -48,6 +48,10 @@ export class AppConfig {
     readonly telegramLoginMaxAgeSeconds: number;
     readonly staffEmails: readonly string[];
   };
+  readonly imports: {
+    /** IMPORT_MAX_BYTES: the largest CSV file a lead import accepts. */
+    readonly maxBytes: number;
+  };
   readonly worker: {
     readonly concurrency: number;
     readonly shutdownTimeoutMs: number;
@@ -86,6 +90,7 @@ export class AppConfig {
       telegramLoginMaxAgeSeconds: e.TELEGRAM_LOGIN_MAX_AGE_SECONDS,
       staffEmails: e.STAFF_EMAILS.map((m) => m.toLowerCase()),
     };
+    this.imports = { maxBytes: e.IMPORT_MAX_BYTES };
     this.worker = {
       concurrency: e.WORKER_CONCURRENCY,
       shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
