@@ -253,7 +253,7 @@ ${dim}# 2. list the demo tenant's leads, and create one${reset}
 curl -s '$base/v1/leads' $auth
 curl -s -X POST '$base/v1/leads' $auth $json -d '{"displayName":"Erin Newcomer"}'
 
-${dim}# 3. add a note to a lead (202: the worker writes it to the timeline), then read the timeline${reset}
+${dim}# 3. add a note to a lead (201), then read the lead's timeline${reset}
 curl -s -X POST '$base/v1/leads/$lead_id/notes' $auth $json -d '{"body":"Asked about the spread on XAUUSD"}'; sleep 1; curl -s '$base/v1/leads/$lead_id/activities' $auth
 
 ${dim}# 4. invite a member, read the invitation e-mail in the outbox, see the audit trail${reset}
