@@ -395,6 +395,64 @@ describe('CSV import (upload, start, job, report)', () => {
     });
   });
 
+  it('finds leads by Telegram username however the file writes it, across chunks', async () => {
+    const own = await crmTenant(api, 'Usernames IB');
+    const ivan = await createLead(own, {
+      displayName: 'Ivan',
+      telegramUsername: 'Ivan_P',
+      email: 'ivan.old@example.com',
+    });
+    const imports = worker.get(ImportService);
+    const chunkRows = imports.chunkRows;
+    imports.chunkRows = 2;
+    try {
+      const header = ['name', 'username', 'email'];
+      const skip = await importCsv(
+        own,
+        csvOf([
+          header,
+          ['Ivan link', 'https://t.me/ivan_p', ''],
+          ['Nora', '\u2003@Nora_K ', 'nora@example.com'],
+          ['Ivan at', '@IVAN_P', ''],
+          ['Nora again', 'nora_k', ''],
+          ['Nora once more', 'NORA_K', 'ivan.old@example.com'],
+        ]),
+      );
+      // Rows 3-5 are in later chunks than the rows whose leads they find.
+      expect(skip.counts).toEqual({ created: 1, updated: 0, skipped: 3, failed: 1 });
+      expect(await errorReport(own, skip)).toEqual([
+        ['rowNumber', 'field', 'reason', 'leadId'],
+        ['5', 'email', "belongs to another lead than the row's telegramUsername", ''],
+      ]);
+      expect(await lead(own, ivan.id)).toMatchObject({ displayName: 'Ivan', version: 1 });
+
+      const update = await importCsv(
+        own,
+        csvOf([
+          header,
+          ['Ivan Petrov', "'@ivan_p", 'ivan@example.com'],
+          ['Kim', 'kim_lee', ''],
+          ['', '@kim_lee', 'kim@example.com'],
+          ['', 'kim_lee', ''],
+        ]),
+        { onExisting: 'update' },
+      );
+      expect(update.counts).toEqual({ created: 1, updated: 2, skipped: 1, failed: 0 });
+      expect(await lead(own, ivan.id)).toMatchObject({
+        displayName: 'Ivan Petrov',
+        email: 'ivan@example.com',
+        // The file's spelling (usernames compare without case; the case shown is the last written).
+        telegramUsername: 'ivan_p',
+        version: 2,
+      });
+      const kim = await lead(own, await leadIdBy(own.tenantId, 'email', 'kim@example.com'));
+      expect(kim).toMatchObject({ displayName: 'Kim', telegramUsername: 'kim_lee' });
+      expect(await countOf('Lead', own.tenantId)).toBe(3);
+    } finally {
+      imports.chunkRows = chunkRows;
+    }
+  });
+
   it('detects a re-run of the same file: it needs confirm, and starting twice is one job', async () => {
     const own = await crmTenant(api, 'Rerun IB');
     const csv = csvOf([
@@ -637,6 +695,7 @@ describe('CSV import (upload, start, job, report)', () => {
     const own = await crmTenant(api, 'Resume IB');
     const imports = worker.get(ImportService);
     const tracker = worker.get(JobTracker);
+    const chunkRows = imports.chunkRows;
     imports.chunkRows = 3;
     const real = tracker.progress.bind(tracker);
     let calls = 0;
@@ -674,7 +733,7 @@ describe('CSV import (upload, start, job, report)', () => {
       expect(audit.body.items).toHaveLength(1);
     } finally {
       spy.mockRestore();
-      imports.chunkRows = 5_000;
+      imports.chunkRows = chunkRows;
     }
   });
 });
