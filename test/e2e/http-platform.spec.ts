@@ -139,6 +139,42 @@ describe('HTTP platform', () => {
     });
   });
 
+  it('JSON that is not valid UTF-8 is a 400 about the body, and nothing is written', async () => {
+    const name = `utf8-${Date.now()}`;
+    // "…Caf\xC3(" : a broken two-byte sequence that decoding would turn into U+FFFD.
+    const body = Buffer.concat([
+      Buffer.from(`{"displayName": "${name} Caf`),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('"}'),
+    ]);
+    const res = await fetch(`${api.url}/v1/leads`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-tenant-id': tenant },
+      body,
+    });
+    const answer = (await res.json()) as ErrorBody;
+    expect(res.status).toBe(400);
+    expect(answer.error.code).toBe('VALIDATION_FAILED');
+    expect(answer.error.message).toBe('body: the body is not valid UTF-8');
+    const rows = await sql('admin', 'SELECT 1 FROM "Lead" WHERE "displayName" LIKE $1', [
+      `${name}%`,
+    ]);
+    expect(rows.rowCount).toBe(0);
+  });
+
+  it('a route with its own body limit (bulk work) reads bodies over BODY_LIMIT_BYTES', async () => {
+    const ids = Array.from(
+      { length: 300 },
+      (_, i) => `01a20000-0000-7000-8000-${String(i).padStart(12, '0')}`,
+    );
+    const body = { target: { ids }, action: { type: 'update', set: {} } };
+    expect(JSON.stringify(body).length).toBeGreaterThan(4096);
+    const res = await api.request('POST', '/v1/leads/bulk', { tenant, body });
+    // Read and validated (a 400 about the empty change), not refused unread (413).
+    expect(res.status, res.text).toBe(400);
+    expect((res.body as ErrorBody).error.fields?.[0]?.field).toBe('body.action.set');
+  });
+
   describe('tenant resolution (development header until sign-in exists)', () => {
     it('no tenant: 401', async () => {
       const res = await api.request('GET', '/v1/leads');

@@ -119,6 +119,7 @@ function matches(sets: MatcherSet[] | undefined, req: { host: string; path: stri
     Object.entries(set).every(([kind, arg]) => {
       if (kind === 'host') return (arg as string[]).some((h) => hostMatches(h, req.host));
       if (kind === 'path') return (arg as string[]).some((p) => pathMatches(p, req.path));
+      if (kind === 'not') return !matches(arg as MatcherSet[], req);
       throw new Error(`matcher "${kind}" is not modelled by this test: extend matches()`);
     }),
   );
@@ -258,13 +259,33 @@ describe('Caddyfile (checked with the real caddy binary)', () => {
     expect(out.responder?.upstreams).toEqual([{ dial: '127.0.0.1:3999' }]);
   });
 
-  it("limits request bodies a little above the API's default BODY_LIMIT_BYTES (1 MiB)", () => {
-    const body = request(adapt(), DOMAIN, '/v1/leads').middleware.find(
-      (m) => m.handler === 'request_body',
-    );
-    const max = Number(body?.max_size);
-    expect(max).toBeGreaterThan(1024 * 1024);
-    expect(max).toBeLessThanOrEqual(4 * 1024 * 1024);
+  it('limits request bodies a little above what the API accepts on each route', () => {
+    const config = adapt();
+    const limitOf = (p: string) => {
+      const bodies = request(config, DOMAIN, p).middleware.filter(
+        (m) => m.handler === 'request_body',
+      );
+      // Exactly one limit applies: with two, the smaller would win.
+      expect(bodies, p).toHaveLength(1);
+      return Number(bodies[0]?.max_size);
+    };
+    const MiB = 1024 * 1024;
+    // Everything else: the default BODY_LIMIT_BYTES (1 MiB).
+    for (const p of [
+      '/v1/leads',
+      '/v1/leads/imports/x/start',
+      '/v1/leads/bulkx',
+      '/v1/auth/login',
+    ]) {
+      expect(limitOf(p), p).toBeGreaterThan(MiB);
+      expect(limitOf(p), p).toBeLessThanOrEqual(4 * MiB);
+    }
+    // The CSV upload: the default IMPORT_MAX_BYTES (200 MiB).
+    expect(limitOf('/v1/leads/imports')).toBeGreaterThan(200 * MiB);
+    expect(limitOf('/v1/leads/imports')).toBeLessThanOrEqual(220 * MiB);
+    // Bulk work: the route's own 8 MiB.
+    expect(limitOf('/v1/leads/bulk')).toBeGreaterThan(8 * MiB);
+    expect(limitOf('/v1/leads/bulk')).toBeLessThanOrEqual(10 * MiB);
   });
 
   it('does not proxy requests for other hosts', () => {

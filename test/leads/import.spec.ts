@@ -7,7 +7,7 @@ import { runWithTenant, asTenantId } from '@ibhq/core';
 import { JobTracker } from '@ibhq/jobs';
 import { ImportService } from '@ibhq/leads';
 import { eventually, startApi, startWorker, type RunningApi } from '../support/apps.js';
-import { bearer } from '../support/accounts.js';
+import { bearer, createApiKey } from '../support/accounts.js';
 import { createLead, crmTenant, CRM_ENV, type CrmCaller } from '../support/crm.js';
 import { sql } from '../support/db.js';
 
@@ -149,10 +149,16 @@ describe('CSV import (upload, start, job, report)', () => {
     return { ...view, upload: file };
   }
 
+  /** The import's error report, checked equal to its job's report. */
   async function errorReport(caller: CrmCaller, view: ImportView): Promise<string[][]> {
-    expect(view.errorReportUrl).toBe(`/v1/jobs/${String(view.jobId)}/errors.csv`);
+    expect(view.errorReportUrl).toBe(`/v1/leads/imports/${view.id}/errors.csv`);
     const res = await caller.call('GET', String(view.errorReportUrl));
     expect(res.status, res.text).toBe(200);
+    expect(res.headers.get('content-disposition')).toBe(
+      `attachment; filename="import-${view.id}-errors.csv"`,
+    );
+    const job = await caller.call('GET', `/v1/jobs/${String(view.jobId)}/errors.csv`);
+    expect(job.text).toBe(res.text);
     return parse(res.text);
   }
 
@@ -600,6 +606,40 @@ describe('CSV import (upload, start, job, report)', () => {
     expect(res.status).toBe(415);
   });
 
+  it('an API key with only leads:import uploads, starts, follows and reads its error report', async () => {
+    const { key } = await createApiKey(api, tenant.owner, ['leads:import']);
+    const asKey: CrmCaller = {
+      ...tenant,
+      token: key,
+      call: (method, path, body, headers = {}) =>
+        tenant.call(method, path, body, { ...headers, ...bearer(key) }),
+    };
+    const file = await uploaded(
+      asKey,
+      csvOf([
+        ['name', 'phone'],
+        ['Kira Key', ''],
+        ['Bad Phone', '12'],
+      ]),
+    );
+    const before = await asKey.call('GET', `/v1/leads/imports/${file.id}/errors.csv`);
+    expect(before.status, before.text).toBe(404);
+    const started = await asKey.call('POST', `/v1/leads/imports/${file.id}/start`, {
+      onExisting: 'skip',
+    });
+    expect(started.status, started.text).toBe(202);
+    const view = await finished(asKey, file.id);
+    expect(view.counts).toEqual({ created: 1, updated: 0, skipped: 0, failed: 1 });
+    const rows = await errorReport(tenant, view);
+    const res = await asKey.call('GET', String(view.errorReportUrl));
+    expect(res.status, res.text).toBe(200);
+    expect(parse(res.text)).toEqual(rows);
+    expect(rows[1]?.slice(0, 2)).toEqual(['2', 'phone']);
+    // The job's own routes need leads:read, which this key lacks.
+    const job = await asKey.call('GET', `/v1/jobs/${String(view.jobId)}/errors.csv`);
+    expect(job.status).toBe(403);
+  });
+
   it('another tenant’s import is a 404 like a missing one, and stays as it was', async () => {
     const other = await crmTenant(api, 'Other IB');
     const theirs = await uploaded(other, csvOf([['name'], ['Theirs']]));
@@ -607,6 +647,7 @@ describe('CSV import (upload, start, job, report)', () => {
       ['GET', `/v1/leads/imports/${theirs.id}`, undefined],
       ['POST', `/v1/leads/imports/${theirs.id}/start`, { onExisting: 'skip' }],
       ['DELETE', `/v1/leads/imports/${theirs.id}`, undefined],
+      ['GET', `/v1/leads/imports/${theirs.id}/errors.csv`, undefined],
       ['GET', `/v1/leads/imports/${randomUUID()}`, undefined],
       ['POST', `/v1/leads/imports/${randomUUID()}/start`, { onExisting: 'skip' }],
     ] as const) {

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import cookie from '@fastify/cookie';
@@ -52,6 +53,25 @@ export async function createApiApp(
   logRequests(fastify, logger);
   // JSON only: any other body type answers 415 instead of reaching validation.
   fastify.removeContentTypeParser(['text/plain']);
+  // JSON that is valid UTF-8 only: decoding would silently turn bad bytes into U+FFFD,
+  // and a name or a note would be stored other than sent. Fastify's own parser (with
+  // its prototype-poisoning checks) does the rest.
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser(['application/json']);
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body; // parseAs: buffer
+    if (!isUtf8(bytes)) {
+      done(
+        Object.assign(new Error('the body is not valid UTF-8'), {
+          code: 'FST_ERR_CTP_INVALID_UTF8',
+          statusCode: 400,
+        }),
+        undefined,
+      );
+      return;
+    }
+    void parseJson(request, bytes.toString('utf8'), done);
+  });
   // Except the CSV import's upload: its handler reads the raw text/csv body as a stream
   // as it arrives (never whole in memory, limited by IMPORT_MAX_BYTES, not
   // BODY_LIMIT_BYTES). On any other route text/csv is as unsupported as the rest.
@@ -67,6 +87,12 @@ export async function createApiApp(
         undefined,
       );
     }
+  });
+  // A route may take larger bodies than BODY_LIMIT_BYTES through @RouteConfig({ bodyLimit })
+  // (bulk work by 100,000 ids); never smaller. Routes are registered at init, after this.
+  fastify.addHook('onRoute', (route) => {
+    const { bodyLimit: limit }: { bodyLimit?: unknown } = route.config ?? {};
+    if (typeof limit === 'number') route.bodyLimit = Math.max(limit, config.api.bodyLimitBytes);
   });
   const headers = securityHeaders();
   fastify.addHook('onRequest', (request, reply, done) => {

@@ -431,7 +431,7 @@ export class ImportService {
       jobId: row.jobId,
       progress: hasJob ? { done: row.jobDone ?? 0, total: row.jobTotal ?? row.rowCount } : null,
       counts: hasJob ? countsOf(parseCheckpoint(row.jobCheckpoint)) : null,
-      errorReportUrl: row.jobId ? `/v1/jobs/${row.jobId}/errors.csv` : null,
+      errorReportUrl: row.jobId ? `/v1/leads/imports/${row.id}/errors.csv` : null,
       error: row.jobError,
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,
@@ -442,6 +442,21 @@ export class ImportService {
    * Deletes an import that is not running (its staged rows with it; the leads it
    * created stay). 409 while queued or running. Audited.
    */
+  /**
+   * The import's rejected rows (rowNumber, field, reason, leadId) as CSV chunks, for
+   * whoever may import (the job's report, which itself needs leads:read). 404 before the
+   * import has started.
+   */
+  async errorReport(importId: string): Promise<AsyncIterable<string>> {
+    const { tenantId } = currentTenant('ImportService.errorReport');
+    const [row] = await this.db.query<{ jobId: string | null }>(Prisma.sql`
+      SELECT "jobId"::text AS "jobId" FROM "LeadImport"
+       WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${importId}::uuid`);
+    if (!row) throw new NotFoundError('import');
+    if (row.jobId === null) throw new NotFoundError('error report');
+    return this.tracker.errorReportCsv(row.jobId);
+  }
+
   async remove(importId: string): Promise<void> {
     const { tenantId } = currentTenant('ImportService.remove');
     await this.db.transaction(

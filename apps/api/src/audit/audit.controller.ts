@@ -13,6 +13,7 @@ import {
 } from '@ibhq/audit';
 import { Clock, currentTenant, type Page } from '@ibhq/core';
 import { Requires } from '../http/access.decorators.js';
+import { asDownload } from '../http/download.js';
 import { ZQuery } from '../http/zod-params.js';
 
 const CONTENT_TYPES = {
@@ -49,10 +50,7 @@ export class AuditController {
     const chunks = await this.audit.export(format, filter);
     const date = this.clock.now().toISOString().slice(0, 10);
     const filename = `audit-${currentTenant().tenantId}-${date}.${format}`;
-    void reply
-      .header('content-type', CONTENT_TYPES[format])
-      .header('content-disposition', `attachment; filename="${filename}"`)
-      .header('cache-control', 'no-store');
+    asDownload(reply, CONTENT_TYPES[format], filename);
     return Readable.from(chunks);
   }
 

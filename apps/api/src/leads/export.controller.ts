@@ -4,6 +4,7 @@ import { ApiHeader, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ExportService } from '@ibhq/leads';
 import { Requires } from '../http/access.decorators.js';
+import { asDownload } from '../http/download.js';
 import { DEV_TENANT_HEADER } from '../http/auth.guard.js';
 import { ZBody } from '../http/zod-params.js';
 
@@ -17,10 +18,7 @@ function send<S extends Readable | undefined>(
   reply: FastifyReply,
   started: Omit<LeadExport, 'stream'> & { readonly stream: S },
 ): S {
-  void reply
-    .header('content-type', started.contentType)
-    .header('content-disposition', `attachment; filename="${started.fileName}"`)
-    .header('cache-control', 'no-store');
+  asDownload(reply, started.contentType, started.fileName);
   return started.stream;
 }
 

@@ -1,11 +1,12 @@
 import { Readable } from 'node:stream';
-import { Controller, Delete, Get, HttpCode, Post, Req } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiTags } from '@nestjs/swagger';
-import type { FastifyRequest } from 'fastify';
+import { Controller, Delete, Get, HttpCode, Post, Req, Res } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { DomainError, ErrorCode } from '@ibhq/core';
 import { ImportService } from '@ibhq/leads';
 import { Requires } from '../http/access.decorators.js';
+import { asDownload } from '../http/download.js';
 import { ZBody, ZParam, ZQuery } from '../http/zod-params.js';
 
 type UploadQuery = z.infer<typeof ImportService.uploadQuery>;
@@ -17,7 +18,7 @@ export const IMPORT_UPLOAD_PATH = '/v1/leads/imports';
 /**
  * CSV import of leads: upload the file (the raw text/csv body, streamed), start the
  * job with a mapping, follow it. The rejected rows are in the job's error report
- * (GET /v1/jobs/:jobId/errors.csv).
+ * (GET /v1/leads/imports/:id/errors.csv, also the job's GET /v1/jobs/:jobId/errors.csv).
  */
 @ApiTags('leads')
 @Requires('leads:import')
@@ -61,6 +62,19 @@ export class ImportsController {
   @Get(':id')
   get(@ZParam('id', ImportService.idParam) id: string): ReturnType<ImportService['get']> {
     return this.imports.get(id);
+  }
+
+  /** The rejected rows as CSV (rowNumber, field, reason, leadId), streamed; 404 before the start. */
+  @Get(':id/errors.csv')
+  @ApiProduces('text/csv')
+  async errors(
+    @ZParam('id', ImportService.idParam) id: string,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<Readable> {
+    // Awaited before any byte is sent: a missing import is a 404, not an empty download.
+    const chunks = await this.imports.errorReport(id);
+    asDownload(reply, 'text/csv; charset=utf-8', `import-${id}-errors.csv`);
+    return Readable.from(chunks);
   }
 
   /** 204: the import and its staged rows are gone (not while it runs: 409). */

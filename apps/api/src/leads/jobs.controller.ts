@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { Page } from '@ibhq/core';
 import { JobTracker, type JobErrorInput, type JobView } from '@ibhq/jobs';
 import { Requires } from '../http/access.decorators.js';
+import { asDownload } from '../http/download.js';
 import { ZParam, ZQuery } from '../http/zod-params.js';
 
 const jobId = z.uuid();
@@ -58,10 +59,7 @@ export class JobsController implements OnModuleInit {
   ): Promise<Readable> {
     // Awaited before any byte is sent: a missing job is a 404, not an empty download.
     const chunks = await this.tracker.errorReportCsv(id);
-    void reply
-      .header('content-type', 'text/csv; charset=utf-8')
-      .header('content-disposition', `attachment; filename="job-${id}-errors.csv"`)
-      .header('cache-control', 'no-store');
+    asDownload(reply, 'text/csv; charset=utf-8', `job-${id}-errors.csv`);
     return Readable.from(chunks);
   }
 }
