@@ -1,15 +1,16 @@
-// The anchor of the crm scenario's list: the product's own page statement (its filter
-// SQL from the built libs, the LeadView columns, newest first, 51 rows), run on a bare
-// pg.Pool as the application role in the tenant's scope, behind node:http. What the
-// API adds on top: routing, auth, validation, the total, JSON and logging.
+// The anchor of the crm scenario's list: the product's own page statements (the built
+// libs' findLeadPage: its filter SQL, the LeadView columns, newest first, 51 rows, and
+// for free text the same walk-then-gather strategy), run on a bare pg.Pool as the
+// application role in the tenant's scope, behind node:http. What the API adds on top:
+// routing, auth, validation, the total, JSON and logging.
 import http from 'node:http';
 import path from 'node:path';
 import pg from 'pg';
 
 const build = process.env.BENCH_API_BUILD;
-const { leadFilterFromQuery, leadFilterSql, LEAD_SEARCH_SETTINGS_SQL, LEAD_VIEW_COLUMNS } =
-  await import(path.join(build, 'libs/leads/src/index.js'));
-const { Prisma } = await import(path.join(build, 'libs/db/src/index.js'));
+const { findLeadPage, leadFilterFromQuery, leadFilterSql, LEAD_LIST_ORDERS } = await import(
+  path.join(build, 'libs/leads/src/index.js')
+);
 const pool = new pg.Pool({
   connectionString: process.env.DATABASE_URL,
   max: Number(process.env.DATABASE_POOL_SIZE ?? 10),
@@ -18,20 +19,25 @@ const pool = new pg.Pool({
 async function page(tenantId, query) {
   const { limit, ...rest } = query;
   const filter = leadFilterFromQuery(rest);
-  const statement = Prisma.sql`SELECT ${LEAD_VIEW_COLUMNS} FROM "Lead" l
-    WHERE ${leadFilterSql(filter, { tenantId })}
-    ORDER BY l."createdAt" DESC, l."id" DESC LIMIT ${Number(limit ?? 50) + 1}`;
+  const take = Number(limit ?? 50) + 1;
   const client = await pool.connect();
   try {
     await client.query(
       `BEGIN; SELECT set_config('app.tenant_id', ${pg.escapeLiteral(tenantId)}, true)`,
     );
-    if (filter.q !== undefined) {
-      await client.query(LEAD_SEARCH_SETTINGS_SQL.text, LEAD_SEARCH_SETTINGS_SQL.values);
-    }
-    const { rows } = await client.query(statement.text, statement.values);
+    const rows = await findLeadPage(
+      async (statement) => (await client.query(statement.text, statement.values)).rows,
+      {
+        filter,
+        where: leadFilterSql(filter, { tenantId }),
+        order: LEAD_LIST_ORDERS['-createdAt'],
+        after: undefined,
+        take,
+        tenantId,
+      },
+    );
     await client.query('COMMIT');
-    return rows.slice(0, Number(limit ?? 50));
+    return rows.slice(0, take - 1);
   } catch (e) {
     await client.query('ROLLBACK');
     throw e;

@@ -72,7 +72,14 @@ export {
   type SavedViewView,
   type UpdateSavedViewBody,
 } from './lead-list.dto.js';
-export { LeadListService } from './lead-list.service.js';
+export {
+  DEFAULT_SCAN_WINDOW,
+  findLeadPage,
+  LEAD_LIST_ORDERS,
+  LeadListService,
+  type RowQuery,
+  type ScanWindow,
+} from './lead-list.service.js';
 export { LEAD_SOURCES, LEAD_VIEW_COLUMNS, type LeadSource, type LeadView } from './lead-view.js';
 export {
   bulkJob,

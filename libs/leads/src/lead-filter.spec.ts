@@ -165,7 +165,25 @@ describe('leadFilterSql', () => {
       '%447911123%',
     );
     expect(leadFilterSql({ q: '07911 123' }, { tenantId: A }).values).toContain('%7911123%');
-    expect(leadFilterSql({ q: 'ivan 12' }, { tenantId: A }).values).not.toContain('%12%');
+    // Elsewhere digits are only a part of the text (ILIKE), never the phone's digits (LIKE).
+    const words = leadFilterSql({ q: 'ivan 12' }, { tenantId: A });
+    expect(words.sql).not.toMatch(/[^I]LIKE/);
+    expect(words.values).toEqual(expect.arrayContaining(['%ivan%', '%12%']));
+  });
+
+  it('needs every word of the text, each as a part or (from four letters) misspelled', () => {
+    const sql = leadFilterSql({ q: 'Oksanna  Khan' }, { tenantId: A });
+    expect(sql.values).toEqual(
+      expect.arrayContaining(['%oksanna%', 'oksanna', 'oxanna', '%khan%', 'khan']),
+    );
+    // A similarity per word (oksanna, oxanna, khan), not one of the whole query, which
+    // "khan" alone would satisfy.
+    expect(sql.sql.match(/<%/g)).toHaveLength(3);
+    expect(sql.sql).toMatch(/\) AND \(/);
+    // Three letters are too few to compare spellings: only a part of the text.
+    const short = leadFilterSql({ q: 'li wei' }, { tenantId: A });
+    expect(short.values).toEqual(expect.arrayContaining(['%li%', '%wei%']));
+    expect(short.sql).not.toContain('<%');
   });
 });
 

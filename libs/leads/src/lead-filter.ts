@@ -250,7 +250,6 @@ function textMatch(q: string): TextMatch {
     .replace(/^@(?=\S)/, '');
   const pattern = `%${escapeLike(text)}%`;
   const phoneLike = /^[0-9+\s().-]+$/.test(text);
-  const fuzzy = !phoneLike && text.replace(/\s/g, '').length >= FUZZY_MIN_LENGTH;
   // "+44 7911 123456", "07911-123-456", "0044 7911...": the national digits, which the
   // E.164 phone in the search text contains.
   const digits = phoneLike
@@ -265,12 +264,23 @@ function textMatch(q: string): TextMatch {
     onLead(alias) {
       const column = Prisma.raw(`${alias}."searchText"`);
       // Cheapest first: OR stops at the first condition that holds.
-      const parts: Prisma.Sql[] = [Prisma.sql`${column} ILIKE ${pattern}`];
-      if (digits.length >= 3) parts.push(Prisma.sql`${column} LIKE ${`%${digits}%`}`);
-      if (fuzzy) {
-        for (const variant of spellings(text)) parts.push(Prisma.sql`${variant} <% ${column}`);
+      if (phoneLike) {
+        const parts: Prisma.Sql[] = [Prisma.sql`${column} ILIKE ${pattern}`];
+        if (digits.length >= 3) parts.push(Prisma.sql`${column} LIKE ${`%${digits}%`}`);
+        return Prisma.join(parts, ' OR ');
       }
-      return Prisma.join(parts, ' OR ');
+      // Every word, as a part of the text or (from four letters) a slightly misspelled
+      // word of it: "oksanna khan" finds Oksana Khan, not every Khan (a similarity of
+      // the whole query would be met by "khan" alone), and the words' index scans
+      // intersect.
+      const words = text.split(/\s+/).map((word) => {
+        const parts: Prisma.Sql[] = [Prisma.sql`${column} ILIKE ${`%${escapeLike(word)}%`}`];
+        if (word.length >= FUZZY_MIN_LENGTH) {
+          for (const variant of spellings(word)) parts.push(Prisma.sql`${variant} <% ${column}`);
+        }
+        return Prisma.sql`(${Prisma.join(parts, ' OR ')})`;
+      });
+      return Prisma.join(words, ' AND ');
     },
   };
 }

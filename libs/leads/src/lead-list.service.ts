@@ -15,9 +15,9 @@ import { LEAD_VIEW_COLUMNS, type LeadView } from './lead-view.js';
 import { SavedViewsService, type ViewReader } from './saved-views.service.js';
 
 /** The sort key of a page's last row: [value, id], or [position, stageId, id] for `stage`. */
-type SortKey = (string | number)[];
+export type SortKey = (string | number)[];
 
-type Order =
+export type Order =
   | {
       readonly kind: 'date' | 'text';
       /** The column of `"Lead" l` sorted on before the id. */
@@ -26,7 +26,7 @@ type Order =
     }
   | { readonly kind: 'stage'; readonly descending: boolean };
 
-const ORDERS: Readonly<Record<LeadSort, Order>> = {
+export const LEAD_LIST_ORDERS: Readonly<Record<LeadSort, Order>> = {
   '-createdAt': { kind: 'date', field: 'createdAt', descending: true },
   createdAt: { kind: 'date', field: 'createdAt', descending: false },
   '-updatedAt': { kind: 'date', field: 'updatedAt', descending: true },
@@ -38,6 +38,78 @@ const ORDERS: Readonly<Record<LeadSort, Order>> = {
 };
 
 type Row = LeadView & { _pos?: number };
+
+/** Runs one statement and answers its rows: a TenantDb transaction's, or a bare client's. */
+export type RowQuery = <T extends object>(statement: Prisma.Sql) => Promise<T[]>;
+
+/**
+ * Free text over an ordered page: first look for the page among the next `first`
+ * leads in the page's order, testing each (it stops when the page is full); if the
+ * matches seen are dense enough to fill the page within `max` leads, walk that far;
+ * else gather every match from the search indexes (fast when few leads match).
+ */
+export interface ScanWindow {
+  readonly first: number;
+  readonly max: number;
+}
+export const DEFAULT_SCAN_WINDOW: ScanWindow = { first: 300, max: 5_000 };
+
+/** One page of the list, as findLeadPage takes it. */
+export interface LeadPageQuery {
+  readonly filter: LeadFilter;
+  /** leadFilterSql(filter) for this tenant. */
+  readonly where: Prisma.Sql;
+  readonly order: Order;
+  readonly after: SortKey | undefined;
+  /** Rows wanted (the page's limit and one more, which tells whether a next page exists). */
+  readonly take: number;
+  readonly tenantId: string;
+}
+
+/**
+ * The statements of one page, in the caller's transaction (the tenant already set):
+ * the search settings, then a keyset page, by the strategy ScanWindow describes when
+ * the filter has free text. Exported for the bench's bare-pg anchor, which runs the
+ * very same statements.
+ */
+export async function findLeadPage(
+  query: RowQuery,
+  page: LeadPageQuery,
+  window: ScanWindow = DEFAULT_SCAN_WINDOW,
+): Promise<Row[]> {
+  const { filter, where, order, after, take, tenantId } = page;
+  await query(LEAD_SEARCH_SETTINGS_SQL);
+  if (order.kind === 'stage') {
+    return query<Row>(stagePageSql(tenantId, where, order.descending, after, take));
+  }
+  if (filter.q !== undefined) {
+    // The leads after the cursor in the page's order, each tested against the text:
+    // a short look first; if matches are dense enough to fill the page within the
+    // longest walk, the walk that should fill it; else gather the matches.
+    const { q: _, ...rest } = filter;
+    const walk = (size: number) =>
+      query<Row>(
+        scanPageSql(
+          leadFilterSql(rest, { tenantId }),
+          leadFilterSql({ q: filter.q }, { tenantId, textSearch: 'row' }),
+          order,
+          after,
+          take,
+          size,
+        ),
+      );
+    const probe = await walk(window.first);
+    if (probe.length >= take) return probe;
+    if (probe.length > 0) {
+      const needed = Math.ceil(((take * window.first) / probe.length) * 1.5);
+      if (needed <= window.max) {
+        const walked = await walk(needed);
+        if (walked.length >= take) return walked;
+      }
+    }
+  }
+  return query<Row>(pageSql(where, order, after, take));
+}
 
 /**
  * The lead list: the shared filter, an order, keyset pages and a total.
@@ -66,13 +138,8 @@ export class LeadListService {
    * (a custom field range, a common word) can make slow on a large tenant.
    */
   exactTotalBudgetMs = 30;
-  /**
-   * Free text over an ordered page: first look for the page among the next `first`
-   * leads in the page's order, testing each (it stops when the page is full); if the
-   * matches seen are dense enough to fill the page within `max` leads, walk that far;
-   * else gather every match from the search indexes (fast when few leads match).
-   */
-  scanWindow = { first: 300, max: 5_000 };
+  /** How far free text walks an ordered index before gathering (see findLeadPage). */
+  scanWindow: ScanWindow = DEFAULT_SCAN_WINDOW;
 
   constructor(
     private readonly db: TenantDb,
@@ -90,7 +157,7 @@ export class LeadListService {
     sort ??= '-createdAt';
     const limit = input.limit ?? LEAD_LIST_DEFAULT_LIMIT;
     const { tenantId } = currentTenant('LeadListService.list');
-    const order = ORDERS[sort];
+    const order = LEAD_LIST_ORDERS[sort];
     const after =
       input.cursor === undefined
         ? undefined
@@ -98,8 +165,14 @@ export class LeadListService {
     const where = leadFilterSql(filter, { tenantId });
 
     const [rows, total] = await Promise.all([
-      this.page(filter, where, order, after, limit + 1, tenantId),
-      this.total(where),
+      this.db.rawTransaction((query) =>
+        findLeadPage(
+          query,
+          { filter, where, order, after, take: limit + 1, tenantId },
+          this.scanWindow,
+        ),
+      ),
+      this.total(where, leadFilterSql(filter, { tenantId, textSearch: 'row' })),
     ]);
 
     const items = rows.slice(0, limit);
@@ -115,61 +188,19 @@ export class LeadListService {
     };
   }
 
-  private page(
-    filter: LeadFilter,
-    where: Prisma.Sql,
-    order: Order,
-    after: SortKey | undefined,
-    take: number,
-    tenantId: string,
-  ): Promise<Row[]> {
-    return this.db.rawTransaction(async (query) => {
-      await query(LEAD_SEARCH_SETTINGS_SQL);
-      if (order.kind === 'stage') {
-        return query<Row>(stagePageSql(tenantId, where, order.descending, after, take));
-      }
-      if (filter.q !== undefined) {
-        // The leads after the cursor in the page's order, each tested against the text:
-        // a short look first; if matches are dense enough to fill the page within the
-        // longest walk, the walk that should fill it; else gather the matches.
-        const { q: _, ...rest } = filter;
-        const walk = (window: number) =>
-          query<Row>(
-            scanPageSql(
-              leadFilterSql(rest, { tenantId }),
-              leadFilterSql({ q: filter.q }, { tenantId, textSearch: 'row' }),
-              order,
-              after,
-              take,
-              window,
-            ),
-          );
-        const first = this.scanWindow.first;
-        const probe = await walk(first);
-        if (probe.length >= take) return probe;
-        if (probe.length > 0) {
-          const needed = Math.ceil(((take * first) / probe.length) * 1.5);
-          if (needed <= this.scanWindow.max) {
-            const walked = await walk(needed);
-            if (walked.length >= take) return walked;
-          }
-        }
-      }
-      return query<Row>(pageSql(where, order, after, take));
-    });
-  }
-
   /**
    * Exact up to `exactTotalLimit` matches (counted within `exactTotalBudgetMs`), else
    * the planner's estimate, flagged `exact: false`. A planner estimate far above the
-   * bound is answered as it is, without counting.
+   * bound is answered as it is, without counting. The estimate is of `estimateWhere`,
+   * the same filter with its free text as a per-lead condition, whose selectivity the
+   * planner reads from the column statistics (it cannot see into gathered ids).
    */
-  private async total(where: Prisma.Sql): Promise<LeadListTotal> {
+  private async total(where: Prisma.Sql, estimateWhere: Prisma.Sql): Promise<LeadListTotal> {
     const bound = this.exactTotalLimit;
     const estimate = await this.db.rawTransaction(async (query) => {
       await query(LEAD_SEARCH_SETTINGS_SQL);
       const [plan] = await query<{ 'QUERY PLAN': unknown }>(
-        Prisma.sql`EXPLAIN (FORMAT JSON) SELECT 1 FROM "Lead" l WHERE ${where}`,
+        Prisma.sql`EXPLAIN (FORMAT JSON) SELECT 1 FROM "Lead" l WHERE ${estimateWhere}`,
       );
       return planRows(plan?.['QUERY PLAN']);
     });
@@ -371,7 +402,7 @@ export function decodeListCursor(
   }
   const tag = rest.pop();
   const key = rest;
-  const kind = ORDERS[sort].kind;
+  const kind = LEAD_LIST_ORDERS[sort].kind;
   const valid =
     kind === 'stage'
       ? key.length === 3 &&
