@@ -315,7 +315,7 @@ async function measureExport(ctx, round) {
     };
     r.ratio = r.rowsPerSecond / r.anchorRowsPerSecond;
     log(
-      `  export: ${fmt.int(r.rowsPerSecond)} rows/s (${fmt.int(r.seconds)} s, ${fmt.int(bytes / 1048576)} MiB) vs psql \\copy ${fmt.int(r.anchorRowsPerSecond)} rows/s = ${fmt.pct(r.ratio)} (INSERT ... SELECT into "Lead": ${fmt.int(r.floorRowsPerSecond)} rows/s = ${fmt.pct(r.floorRatio)}; the import is ${fmt.pct(r.ratioOfFloor)} of that); peak RSS API ${fmt.int(r.apiPeakRssMiB)} MiB`,
+      `  export: ${fmt.int(r.rowsPerSecond)} rows/s (${fmt.int(r.seconds)} s, ${fmt.int(bytes / 1048576)} MiB) vs psql \\copy ${fmt.int(r.anchorRowsPerSecond)} rows/s = ${fmt.pct(r.ratio)}; peak RSS API ${fmt.int(r.apiPeakRssMiB)} MiB`,
     );
     return r;
   } finally {
