@@ -10,6 +10,24 @@ export const LEAD_SOURCES = [
 ] as const satisfies readonly $Enums.LeadSource[];
 export type LeadSource = (typeof LEAD_SOURCES)[number];
 
+/** A lead's stored fields as the services read them back (identities normalised, ids as text). */
+export interface StoredLead {
+  readonly id: string;
+  readonly displayName: string;
+  readonly telegramUserId: string | null;
+  readonly telegramUsername: string | null;
+  readonly phone: string | null;
+  readonly phoneNational: string | null;
+  readonly email: string | null;
+  readonly emailLocal: string | null;
+  readonly language: string | null;
+  readonly country: string | null;
+  readonly source: LeadSource;
+  readonly ownerId: string | null;
+  readonly stageId: string;
+  readonly customFields: Readonly<Record<string, unknown>>;
+}
+
 /** A lead as every endpoint (get, list, export) shows it. */
 export interface LeadView {
   readonly id: string;

@@ -25,27 +25,14 @@ import {
   type Identity,
   type PatchLeadBody,
 } from './lead-input.js';
-import { LEAD_VIEW_COLUMNS, type LeadSource, type LeadView } from './lead-view.js';
+import { LEAD_VIEW_COLUMNS, type LeadSource, type LeadView, type StoredLead } from './lead-view.js';
 import { PipelineService } from './pipeline.service.js';
 import { TagsService } from './tags.service.js';
 import { TimelineService } from './timeline.service.js';
 
 /** A lead row as an update needs it (read under a row lock). */
-interface LeadRow {
-  readonly id: string;
-  readonly displayName: string;
-  readonly telegramUserId: string | null;
-  readonly telegramUsername: string | null;
-  readonly phone: string | null;
-  readonly phoneNational: string | null;
-  readonly email: string | null;
-  readonly emailLocal: string | null;
-  readonly language: string | null;
-  readonly country: string | null;
-  readonly source: LeadSource;
+interface LeadRow extends StoredLead {
   readonly sourceDetails: Record<string, unknown>;
-  readonly ownerId: string | null;
-  readonly stageId: string;
   readonly stageChangedAt: Date;
   readonly customFields: Record<string, unknown>;
   readonly version: number;

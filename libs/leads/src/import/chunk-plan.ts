@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { LeadSource } from '../lead-view.js';
+import type { LeadSource, StoredLead } from '../lead-view.js';
 import {
   completeForCreate,
   identityKeys,
@@ -17,21 +17,7 @@ import {
  */
 
 /** A live lead of the tenant that a row's identity matched, as stored. */
-export interface ExistingLead {
-  readonly id: string;
-  readonly displayName: string;
-  readonly telegramUserId: string | null;
-  readonly telegramUsername: string | null;
-  readonly phone: string | null;
-  readonly phoneNational: string | null;
-  readonly email: string | null;
-  readonly emailLocal: string | null;
-  readonly language: string | null;
-  readonly country: string | null;
-  readonly source: LeadSource;
-  readonly ownerId: string | null;
-  readonly stageId: string;
-  readonly customFields: Readonly<Record<string, unknown>>;
+export interface ExistingLead extends StoredLead {
   /** Tag names (only read when rows update leads). */
   readonly tags: readonly string[];
 }
