@@ -10,31 +10,11 @@ import {
   crmTenant,
   createLead,
   type CrmCaller,
+  type LeadJson as LeadItem,
   type Reply,
 } from '../support/crm.js';
 import { sql } from '../support/db.js';
 
-interface LeadItem {
-  id: string;
-  displayName: string;
-  telegramUserId: string | null;
-  telegramUsername: string | null;
-  phone: string | null;
-  email: string | null;
-  language: string | null;
-  country: string | null;
-  source: string;
-  sourceDetails: Record<string, unknown>;
-  ownerId: string | null;
-  stageId: string;
-  stageName: string;
-  stageChangedAt: string;
-  tags: string[];
-  customFields: Record<string, unknown>;
-  version: number;
-  createdAt: string;
-  updatedAt: string;
-}
 interface ErrorReply {
   error: { code: string; message: string; fields?: { field: string }[] };
 }

@@ -8,31 +8,11 @@ import {
   crmTenant,
   createLead,
   type CrmCaller,
+  type LeadJson as Lead,
   type Reply,
 } from '../support/crm.js';
 import { sql } from '../support/db.js';
 
-interface Lead {
-  id: string;
-  displayName: string;
-  telegramUserId: string | null;
-  telegramUsername: string | null;
-  phone: string | null;
-  email: string | null;
-  language: string | null;
-  country: string | null;
-  source: string;
-  sourceDetails: Record<string, unknown>;
-  ownerId: string | null;
-  stageId: string;
-  stageName: string;
-  stageChangedAt: string;
-  tags: string[];
-  customFields: Record<string, unknown>;
-  version: number;
-  createdAt: string;
-  updatedAt: string;
-}
 interface Activity {
   id: string;
   kind: string;

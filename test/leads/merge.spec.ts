@@ -1,29 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '../support/apps.js';
-import { CRM_ENV, createLead, crmMember, crmTenant, type CrmCaller } from '../support/crm.js';
+import {
+  CRM_ENV,
+  createLead,
+  crmMember,
+  crmTenant,
+  type CrmCaller,
+  type LeadJson as LeadView,
+} from '../support/crm.js';
 import { sql } from '../support/db.js';
 
 // Merging leads into a survivor: one transaction moves every related row, unites tags,
 // fills gaps, honours the caller's picks, frees the merged leads' identities and leaves
 // tombstones that redirect their old ids.
 
-interface LeadView {
-  readonly id: string;
-  readonly displayName: string;
-  readonly telegramUserId: string | null;
-  readonly telegramUsername: string | null;
-  readonly phone: string | null;
-  readonly email: string | null;
-  readonly language: string | null;
-  readonly country: string | null;
-  readonly ownerId: string | null;
-  readonly stageId: string;
-  readonly stageName: string;
-  readonly sourceDetails: Record<string, unknown>;
-  readonly tags: string[];
-  readonly customFields: Record<string, unknown>;
-  readonly version: number;
-}
 interface ErrorBody {
   readonly error: {
     code: string;

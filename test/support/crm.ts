@@ -11,6 +11,29 @@ export interface Reply<T = unknown> {
   readonly text: string;
 }
 
+/** A lead as the API answers it in JSON (declared here, not taken from the product's types). */
+export interface LeadJson {
+  id: string;
+  displayName: string;
+  telegramUserId: string | null;
+  telegramUsername: string | null;
+  phone: string | null;
+  email: string | null;
+  language: string | null;
+  country: string | null;
+  source: string;
+  sourceDetails: Record<string, unknown>;
+  ownerId: string | null;
+  stageId: string;
+  stageName: string;
+  stageChangedAt: string;
+  tags: string[];
+  customFields: Record<string, unknown>;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
 /** A signed-in caller of one tenant: `call` sends its Bearer token. */
 export interface CrmCaller {
   readonly tenantId: string;

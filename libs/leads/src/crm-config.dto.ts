@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { $Enums } from '@ibhq/db';
+import type { CustomFieldDefinition } from './custom-fields.js';
 import { LEAD_SOURCES } from './lead-view.js';
 import { TAG_NAME_MAX } from './tags.service.js';
 
@@ -81,6 +82,15 @@ export const CUSTOM_FIELD_TYPES = [
 const SELECT_TYPES: readonly $Enums.CustomFieldType[] = ['single_select', 'multi_select'];
 export const isSelectType = (type: $Enums.CustomFieldType) => SELECT_TYPES.includes(type);
 
+/** A custom field's label: 1 to 100 characters after trimming, no control characters. */
+const fieldLabel = z
+  .string()
+  .max(1000)
+  .trim()
+  .min(1)
+  .max(100)
+  .refine(noControl, 'must not hold control characters');
+
 const optionText = z
   .string()
   .max(1000)
@@ -147,13 +157,7 @@ export const createCustomFieldBody = z
         /^[a-z][a-z0-9_]{0,63}$/,
         'must be 1 to 64 lower-case letters, digits or underscores, starting with a letter',
       ),
-    label: z
-      .string()
-      .max(1000)
-      .trim()
-      .min(1)
-      .max(100)
-      .refine(noControl, 'must not hold control characters'),
+    label: fieldLabel,
     type: z.enum(CUSTOM_FIELD_TYPES),
     required: z.boolean().default(false),
     options: optionList.optional(),
@@ -167,14 +171,7 @@ export type CreateCustomFieldBody = z.infer<typeof createCustomFieldBody>;
 /** key and type are immutable (a new field is a new key). */
 export const updateCustomFieldBody = z
   .strictObject({
-    label: z
-      .string()
-      .max(1000)
-      .trim()
-      .min(1)
-      .max(100)
-      .refine(noControl, 'must not hold control characters')
-      .optional(),
+    label: fieldLabel.optional(),
     required: z.boolean().optional(),
     options: optionList.optional(),
     position: z.number().int().min(0).max(1_000_000).optional(),
@@ -184,14 +181,7 @@ export const updateCustomFieldBody = z
   });
 export type UpdateCustomFieldBody = z.infer<typeof updateCustomFieldBody>;
 
-export interface CustomFieldView {
-  readonly id: string;
-  readonly key: string;
-  readonly label: string;
-  readonly type: $Enums.CustomFieldType;
-  readonly required: boolean;
-  readonly options: readonly string[];
-  readonly position: number;
+export interface CustomFieldView extends CustomFieldDefinition {
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }

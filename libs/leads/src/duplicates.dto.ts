@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { LeadView } from './lead-view.js';
+import { LEAD_PROFILE_FIELDS, type LeadView } from './lead-view.js';
 
 /** Why two leads look like one person (codes, stable for clients). */
 export const DUPLICATE_REASONS = [
@@ -32,13 +32,7 @@ export type DismissDuplicateBody = z.infer<typeof dismissDuplicateBody>;
 
 /** The lead fields a merge takes from one lead or another (custom fields go key by key). */
 export const MERGE_FIELDS = [
-  'displayName',
-  'telegramUserId',
-  'telegramUsername',
-  'phone',
-  'email',
-  'language',
-  'country',
+  ...LEAD_PROFILE_FIELDS,
   'ownerId',
   'stageId',
   'sourceDetails',

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ValidationError } from '@ibhq/core';
 import { Prisma } from '@ibhq/db';
 import { leadFilter, leadFilterFromQuery, leadFilterSql, type LeadFilter } from './lead-filter.js';
+import { LEAD_PROFILE_FIELDS } from './lead-view.js';
 
 /**
  * The lead export's formats and the SQL that produces them. PostgreSQL writes every
@@ -132,13 +133,7 @@ export function csvColumns(
 ): string[] {
   return [
     'id',
-    'displayName',
-    'telegramUserId',
-    'telegramUsername',
-    'phone',
-    'email',
-    'language',
-    'country',
+    ...LEAD_PROFILE_FIELDS,
     'source',
     'stage',
     'ownerId',

@@ -28,6 +28,12 @@ export const LEAD_CURSOR_MAX_LENGTH = 2048;
 
 const limitField = z.int().min(1).max(LEAD_LIST_MAX_LIMIT);
 const cursorField = z.string().min(1).max(LEAD_CURSOR_MAX_LENGTH);
+/** `limit` as a query parameter (text): digits only, then the number's bounds. */
+const limitParam = z
+  .string()
+  .regex(/^[0-9]{1,4}$/, 'must be a whole number from 1 to 200')
+  .transform(Number)
+  .pipe(limitField);
 
 /** POST /v1/leads/search: the list with its filter in a JSON body. */
 export const leadSearchBody = z.strictObject({
@@ -65,12 +71,7 @@ export interface LeadListPage extends Page<LeadView> {
 /** The list's own query parameters (besides the filter's). */
 const listParams = z.strictObject({
   sort: leadSortField.optional(),
-  limit: z
-    .string()
-    .regex(/^[0-9]{1,4}$/, 'must be a whole number from 1 to 200')
-    .transform(Number)
-    .pipe(limitField)
-    .optional(),
+  limit: limitParam.optional(),
   cursor: cursorField.optional(),
   viewId: z.uuid().optional(),
 });
@@ -150,12 +151,7 @@ export const updateSavedViewBody = z
 export type UpdateSavedViewBody = z.infer<typeof updateSavedViewBody>;
 
 export const savedViewListQuery = z.strictObject({
-  limit: z
-    .string()
-    .regex(/^[0-9]{1,4}$/, 'must be a whole number from 1 to 200')
-    .transform(Number)
-    .pipe(limitField)
-    .optional(),
+  limit: limitParam.optional(),
   cursor: cursorField.optional(),
 });
 export type SavedViewListQuery = z.infer<typeof savedViewListQuery>;

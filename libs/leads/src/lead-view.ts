@@ -10,6 +10,20 @@ export const LEAD_SOURCES = [
 ] as const satisfies readonly $Enums.LeadSource[];
 export type LeadSource = (typeof LEAD_SOURCES)[number];
 
+/**
+ * A lead's profile: the plain fields that writes, imports, exports and merges each carry
+ * (in this order; each list adds its own after them).
+ */
+export const LEAD_PROFILE_FIELDS = [
+  'displayName',
+  'telegramUserId',
+  'telegramUsername',
+  'phone',
+  'email',
+  'language',
+  'country',
+] as const;
+
 /** A lead's stored fields as the services read them back (identities normalised, ids as text). */
 export interface StoredLead {
   readonly id: string;

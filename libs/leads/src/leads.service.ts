@@ -25,7 +25,13 @@ import {
   type Identity,
   type PatchLeadBody,
 } from './lead-input.js';
-import { LEAD_VIEW_COLUMNS, type LeadSource, type LeadView, type StoredLead } from './lead-view.js';
+import {
+  LEAD_PROFILE_FIELDS,
+  LEAD_VIEW_COLUMNS,
+  type LeadSource,
+  type LeadView,
+  type StoredLead,
+} from './lead-view.js';
 import { PipelineService } from './pipeline.service.js';
 import { TagsService } from './tags.service.js';
 import { TimelineService } from './timeline.service.js';
@@ -53,17 +59,7 @@ const ROW_COLUMNS = Prisma.raw(`"id", "displayName", "telegramUserId"::text AS "
 type Changes = Omit<PatchLeadBody, 'version'>;
 
 /** Scalar columns a write may set, in the order field changes are reported. */
-const SCALARS = [
-  'displayName',
-  'telegramUserId',
-  'telegramUsername',
-  'phone',
-  'email',
-  'language',
-  'country',
-  'source',
-  'sourceDetails',
-] as const;
+const SCALARS = [...LEAD_PROFILE_FIELDS, 'source', 'sourceDetails'] as const;
 type Scalar = (typeof SCALARS)[number];
 
 /** The stored values of the scalar columns (plus their derived keys). */

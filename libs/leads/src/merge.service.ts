@@ -4,26 +4,14 @@ import { currentTenant, DomainError, ErrorCode } from '@ibhq/core';
 import { Prisma, TenantDb } from '@ibhq/db';
 import { MERGE_FIELDS, mergeBody, type MergeBody, type MergeField } from './duplicates.dto.js';
 import { searchTextOf } from './identity.js';
-import { LEAD_VIEW_COLUMNS, type LeadView } from './lead-view.js';
+import { LEAD_VIEW_COLUMNS, type LeadView, type StoredLead } from './lead-view.js';
 import { PipelineService } from './pipeline.service.js';
 import { TimelineService } from './timeline.service.js';
 
 /** A lead as the merge reads it (locked), with its duplicate keys. */
-export interface LockedLead {
-  readonly id: string;
-  readonly displayName: string;
-  readonly telegramUserId: string | null;
-  readonly telegramUsername: string | null;
-  readonly phone: string | null;
-  readonly email: string | null;
-  readonly language: string | null;
-  readonly country: string | null;
-  readonly ownerId: string | null;
-  readonly stageId: string;
+export interface LockedLead extends Omit<StoredLead, 'source'> {
   readonly sourceDetails: Record<string, unknown>;
   readonly customFields: Record<string, unknown>;
-  readonly phoneNational: string | null;
-  readonly emailLocal: string | null;
   readonly mergedIntoId: string | null;
 }
 

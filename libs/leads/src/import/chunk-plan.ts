@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { LeadSource, StoredLead } from '../lead-view.js';
+import { LEAD_PROFILE_FIELDS, type LeadSource, type StoredLead } from '../lead-view.js';
 import {
   completeForCreate,
   identityKeys,
@@ -70,18 +70,7 @@ export interface PlanOptions {
   readonly newId: () => string;
 }
 
-const SCALARS = [
-  'displayName',
-  'telegramUserId',
-  'telegramUsername',
-  'phone',
-  'email',
-  'language',
-  'country',
-  'source',
-  'ownerId',
-  'stageId',
-] as const;
+const SCALARS = [...LEAD_PROFILE_FIELDS, 'source', 'ownerId', 'stageId'] as const;
 
 function stateOf(lead: ExistingLead): LeadState {
   return {

@@ -1,5 +1,6 @@
 import { ValidationError, type FieldProblem } from '@ibhq/core';
 import type { CustomFieldDefinition } from '../custom-fields.js';
+import { LEAD_PROFILE_FIELDS } from '../lead-view.js';
 
 /**
  * Which lead field each CSV column fills. Lead fields by name; `stage` is a stage's
@@ -7,13 +8,7 @@ import type { CustomFieldDefinition } from '../custom-fields.js';
  * `cf.<key>` a custom field's value as text.
  */
 export const IMPORT_LEAD_FIELDS = [
-  'displayName',
-  'telegramUserId',
-  'telegramUsername',
-  'phone',
-  'email',
-  'language',
-  'country',
+  ...LEAD_PROFILE_FIELDS,
   'source',
   'stage',
   'ownerId',
