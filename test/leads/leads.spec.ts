@@ -697,6 +697,14 @@ describe('lead records through HTTP', () => {
       });
       expect(cleared.status).toBe(400);
       expect(fieldsOf(cleared)).toEqual(['body.customFields.broker']);
+      // An empty text removes a value just as null does: refused alike, nothing changed.
+      const emptied = await tenant.call('PATCH', `/v1/leads/${lead.id}`, {
+        customFields: { broker: '' },
+      });
+      expect(emptied.status).toBe(400);
+      expect(fieldsOf(emptied)).toEqual(['body.customFields.broker']);
+      const still = await tenant.call<Lead>('GET', `/v1/leads/${lead.id}`);
+      expect(still.body.customFields).toEqual({ broker: 'Beta' });
       const change = (await timeline(tenant, lead.id)).find((a) => a.kind === 'fields_changed');
       expect(change?.data).toEqual({
         changes: {

@@ -6,7 +6,6 @@ import {
   DomainError,
   ErrorCode,
   isUuid,
-  NotFoundError,
   runWithTenant,
   ValidationError,
   type FieldProblem,
@@ -26,6 +25,7 @@ import {
 import { applyCustomFieldValues } from './custom-fields.js';
 import { CustomFieldsService } from './custom-fields.service.js';
 import { LEAD_SEARCH_SETTINGS_SQL, leadFilterSql, type LeadFilter } from './lead-filter.js';
+import { databaseErrorOf } from './lead-input.js';
 import { bulkJob, type BulkJobPayload } from './leads.jobs.js';
 import { PipelineService, type StageMove } from './pipeline.service.js';
 import { normaliseTagNames, TagsService } from './tags.service.js';
@@ -232,16 +232,8 @@ export class BulkService {
         const stage = await this.pipeline.usable(set.stageId, 'body.action.set.stageId');
         out.stageId = stage.id;
       } catch (e) {
-        if (e instanceof NotFoundError) {
-          problems.push({
-            field: 'body.action.set.stageId',
-            message: 'is not a stage of this tenant',
-          });
-        } else if (e instanceof ValidationError) {
-          problems.push(...e.fields);
-        } else {
-          throw e;
-        }
+        if (!(e instanceof ValidationError)) throw e;
+        problems.push(...e.fields);
       }
     }
     if (set.ownerId !== undefined) {
@@ -298,15 +290,6 @@ export class BulkService {
       );
       if (values) {
         const removed = Object.keys(changes).filter((k) => !(k in values));
-        const required = new Set(definitions.filter((d) => d.required).map((d) => d.key));
-        for (const k of removed) {
-          if (required.has(k)) {
-            problems.push({
-              field: `body.action.set.customFields.${k}`,
-              message: 'is required: it cannot be removed',
-            });
-          }
-        }
         if (Object.keys(values).length > 0) out.setFields = values;
         if (removed.length > 0) out.removeFields = removed;
       }
@@ -924,12 +907,12 @@ function isTransient(e: unknown): boolean {
     );
   }
   if (isDatabaseUnavailable(e)) return true;
-  const code = (e as { code?: unknown; meta?: { code?: unknown } } | null)?.code;
-  const meta = (e as { meta?: { code?: unknown } } | null)?.meta?.code;
+  // PostgreSQL's own code (a raw query's error arrives as Prisma's P2010 with it inside),
+  // else Prisma's (P2028: the transaction API; P2034: a write conflict).
+  const code = databaseErrorOf(e)?.code ?? (e as { code?: unknown } | null)?.code;
   const transient = new Set(['40001', '40P01', '55P03', '57014', 'P2028', 'P2034']);
   return (
     (typeof code === 'string' && transient.has(code)) ||
-    (typeof meta === 'string' && transient.has(meta)) ||
     (e instanceof Error && /Transaction (already closed|API error)/i.test(e.message))
   );
 }

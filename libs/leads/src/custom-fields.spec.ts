@@ -180,6 +180,25 @@ describe('applyCustomFieldValues (JSON values)', () => {
       expect(found).toEqual({ 'body.customFields.broker': 'is required' });
     });
 
+    it('a change that empties a required value fails in every form (null, empty text, empty list)', () => {
+      const defs2 = [
+        def('broker', 'text', { required: true }),
+        def('markets', 'multi_select', { required: true, options: ['fx', 'crypto'] }),
+      ];
+      for (const changes of [{ broker: null }, { broker: '  ' }, { markets: [] }]) {
+        const key = Object.keys(changes)[0] ?? '';
+        const found = problems(() =>
+          applyCustomFieldValues(defs2, { broker: 'x', markets: ['fx'] }, changes, {
+            field: 'body.customFields',
+            complete: false,
+          }),
+        );
+        expect(found, JSON.stringify(changes)).toEqual({
+          [`body.customFields.${key}`]: 'is required: it cannot be removed',
+        });
+      }
+    });
+
     it('complete: a value from current satisfies it', () => {
       expect(
         applyCustomFieldValues(defs, { broker: 'x' }, {}, { field: 'f', complete: true }),

@@ -37,7 +37,8 @@ const NONE = Symbol('no value');
  * Validates `changes` against the definitions and returns the values to store
  * (`current` with `changes` applied; a null change removes the value). Throws
  * ValidationError naming `${field}.${key}` for an unknown key, a wrong type or an
- * unknown option, and (when `complete`) for a required field left without a value.
+ * unknown option, for a change that removes a required field's value, and (when
+ * `complete`) for a required field left without a value.
  * Every problem of the call is reported at once.
  *
  * Stored forms: text (trimmed; empty is no value), number (finite), date
@@ -68,6 +69,14 @@ export function applyCustomFieldValues(
     if (!parsed.ok) {
       problems.push({ field: `${options.field}.${key}`, message: parsed.message });
     } else if (parsed.value === NONE) {
+      // A change (null, an empty text or list) may not remove a required value; a
+      // complete set of values is checked as a whole below.
+      if (definition.required && !options.complete) {
+        problems.push({
+          field: `${options.field}.${key}`,
+          message: 'is required: it cannot be removed',
+        });
+      }
       Reflect.deleteProperty(result, key);
     } else {
       result[key] = parsed.value;

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { v7 as uuidv7 } from 'uuid';
-import { AuditService } from '@ibhq/audit';
+import { AUDIT_ACTOR_TYPES, AuditService } from '@ibhq/audit';
 import {
   type Actor,
   AppConfig,
@@ -66,7 +66,7 @@ const LONG_STATEMENTS = Prisma.sql`SELECT set_config('statement_timeout', '30000
 /** Rows of a COPY batch sent to the server at once (about 64 KiB). */
 const COPY_BATCH_CHARS = 64 * 1024;
 
-const ACTOR_TYPES = new Set<Actor['type']>(['user', 'api_key', 'staff', 'system', 'anonymous']);
+const ACTOR_TYPES: ReadonlySet<string> = new Set(AUDIT_ACTOR_TYPES);
 
 /** Where a run stands: the last row done and the counts so far (BackgroundJob.checkpoint). */
 interface Checkpoint extends ImportCounts {
@@ -439,10 +439,6 @@ export class ImportService {
   }
 
   /**
-   * Deletes an import that is not running (its staged rows with it; the leads it
-   * created stay). 409 while queued or running. Audited.
-   */
-  /**
    * The import's rejected rows (rowNumber, field, reason, leadId) as CSV chunks, for
    * whoever may import (the job's report, which itself needs leads:read). 404 before the
    * import has started.
@@ -457,6 +453,10 @@ export class ImportService {
     return this.tracker.errorReportCsv(row.jobId);
   }
 
+  /**
+   * Deletes an import that is not running (its staged rows with it; the leads it
+   * created stay). 409 while queued or running. Audited.
+   */
   async remove(importId: string): Promise<void> {
     const { tenantId } = currentTenant('ImportService.remove');
     await this.db.transaction(
@@ -505,7 +505,9 @@ export class ImportService {
     }
     const params = job.params as { importId?: unknown; actor?: { type?: unknown; id?: unknown } };
     const actor: Actor =
-      typeof params.actor?.id === 'string' && ACTOR_TYPES.has(params.actor.type as Actor['type'])
+      typeof params.actor?.id === 'string' &&
+      typeof params.actor.type === 'string' &&
+      ACTOR_TYPES.has(params.actor.type)
         ? { type: params.actor.type as Actor['type'], id: params.actor.id }
         : ctx.actor;
     try {
@@ -818,7 +820,10 @@ export class ImportService {
         create.state.ownerId = await this.assignment.nextOwner(create.state.source);
       }
     }
-    await this.ensureTags(creates.map((c) => c.state.tags));
+    await this.tags.ensure(
+      creates.flatMap((c) => c.state.tags),
+      'tags',
+    );
     const input = JSON.stringify(
       creates.map((c) => ({
         ...c.state,
@@ -885,7 +890,10 @@ export class ImportService {
       id: u.before.id,
       diff: diffLead(leadStateOf(u.before), u.state),
     }));
-    await this.ensureTags(diffs.map((d) => d.diff.tagsAdded));
+    await this.tags.ensure(
+      diffs.flatMap((d) => d.diff.tagsAdded),
+      'tags',
+    );
     const input = JSON.stringify(
       updates.map((u, i) => ({
         ...u.state,
@@ -949,52 +957,45 @@ export class ImportService {
     await this.timeline.record(activities);
   }
 
-  /** The chunk's tags exist (TagsService makes the missing ones, once per name). */
-  private async ensureTags(lists: readonly (readonly string[])[]): Promise<void> {
-    const names = new Map<string, string>();
-    for (const list of lists) {
-      for (const name of list)
-        if (!names.has(name.toLowerCase())) names.set(name.toLowerCase(), name);
-    }
-    if (names.size > 0) await this.tags.ensure([...names.values()], 'tags');
-  }
-
   /** The end: the job's result, the import completed, one audit event (once). */
   private async finish(setup: RunSetup): Promise<Record<string, unknown>> {
     const { tenantId } = currentTenant('ImportService.finish');
-    return this.db.transaction(async () => {
-      const [row] = await this.db.query<{ status: ImportStatus; rowCount: number }>(Prisma.sql`
+    return this.db.transaction(
+      async () => {
+        const [row] = await this.db.query<{ status: ImportStatus; rowCount: number }>(Prisma.sql`
         SELECT "status"::text AS "status", "rowCount" FROM "LeadImport"
          WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${setup.importId}::uuid FOR UPDATE`);
-      const [job] = await this.db.query<{ checkpoint: string | null }>(Prisma.sql`
+        const [job] = await this.db.query<{ checkpoint: string | null }>(Prisma.sql`
         SELECT "checkpoint" FROM "BackgroundJob"
          WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${setup.jobId}::uuid FOR UPDATE`);
-      const result: Record<string, unknown> = {
-        importId: setup.importId,
-        ...countsOf(parseCheckpoint(job?.checkpoint ?? null)),
-      };
-      if (!row || row.status === 'completed') return result;
-      await this.db.query(LONG_STATEMENTS);
-      await this.db.query(Prisma.sql`
+        const result: Record<string, unknown> = {
+          importId: setup.importId,
+          ...countsOf(parseCheckpoint(job?.checkpoint ?? null)),
+        };
+        if (!row || row.status === 'completed') return result;
+        await this.db.query(LONG_STATEMENTS);
+        await this.db.query(Prisma.sql`
         DELETE FROM "LeadImportRow"
          WHERE "tenantId" = ${tenantId}::uuid AND "importId" = ${setup.importId}::uuid`);
-      await this.tracker.complete(setup.jobId, result);
-      await this.db.query(Prisma.sql`
+        await this.tracker.complete(setup.jobId, result);
+        await this.db.query(Prisma.sql`
         UPDATE "LeadImport" SET "status" = 'completed', "updatedAt" = now()
          WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${setup.importId}::uuid`);
-      await this.audit.record({
-        action: 'lead.imported',
-        targetType: 'lead_import',
-        targetId: setup.importId,
-        metadata: {
-          ...result,
-          jobId: setup.jobId,
-          rows: row.rowCount,
-          onExisting: setup.onExisting,
-        },
-      });
-      return result;
-    });
+        await this.audit.record({
+          action: 'lead.imported',
+          targetType: 'lead_import',
+          targetId: setup.importId,
+          metadata: {
+            ...result,
+            jobId: setup.jobId,
+            rows: row.rowCount,
+            onExisting: setup.onExisting,
+          },
+        });
+        return result;
+      },
+      { timeoutMs: CHUNK_TIMEOUT_MS },
+    );
   }
 
   private async markFailed(payload: ImportJobPayload, message: string): Promise<void> {

@@ -2,14 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { Injectable } from '@nestjs/common';
 import { v7 as uuidv7 } from 'uuid';
 import { AuditService } from '@ibhq/audit';
-import {
-  currentTenant,
-  DomainError,
-  ErrorCode,
-  NotFoundError,
-  ValidationError,
-  type FieldProblem,
-} from '@ibhq/core';
+import { currentTenant, DomainError, ErrorCode, NotFoundError, ValidationError } from '@ibhq/core';
 import { Prisma, TenantDb } from '@ibhq/db';
 import { AssignmentService } from './assignment.service.js';
 import { applyCustomFieldValues } from './custom-fields.js';
@@ -313,7 +306,7 @@ export class LeadsService {
     const stageId =
       input.stageId === undefined
         ? await this.defaultStage()
-        : (await this.usableStage(input.stageId)).id;
+        : (await this.pipeline.usable(input.stageId, 'body.stageId')).id;
     const ownerId =
       input.ownerId === undefined
         ? ((await this.assignment.nextOwner(source)) ?? (actor.type === 'user' ? actor.id : null))
@@ -457,7 +450,7 @@ export class LeadsService {
     const stageId =
       changes.stageId === undefined || changes.stageId === row.stageId
         ? row.stageId
-        : (await this.usableStage(changes.stageId)).id;
+        : (await this.pipeline.usable(changes.stageId, 'body.stageId')).id;
 
     let customFields = row.customFields;
     const fieldChanges: Record<string, { from: unknown; to: unknown }> = {};
@@ -468,10 +461,6 @@ export class LeadsService {
         field: 'body.customFields',
         complete: false,
       });
-      const cleared: FieldProblem[] = definitions
-        .filter((d) => d.required && changes.customFields?.[d.key] === null)
-        .map((d) => ({ field: `body.customFields.${d.key}`, message: 'is required' }));
-      if (cleared.length > 0) throw new ValidationError(cleared);
       for (const key of Object.keys(changes.customFields)) {
         const from = row.customFields[key] ?? null;
         const to = customFields[key] ?? null;
@@ -631,20 +620,6 @@ export class LeadsService {
     );
     if (!row) throw new Error('ibhq_default_stage returned nothing');
     return row.id;
-  }
-
-  /** A stage a lead may be put in, or a 400 naming body.stageId. */
-  private async usableStage(stageId: string): Promise<{ id: string }> {
-    try {
-      return await this.pipeline.usable(stageId, 'body.stageId');
-    } catch (e) {
-      if (e instanceof NotFoundError) {
-        throw new ValidationError([
-          { field: 'body.stageId', message: 'is not a stage of this tenant' },
-        ]);
-      }
-      throw e;
-    }
   }
 
   /** `userId` if they are a member of the tenant, else a 400 naming body.ownerId. */

@@ -29,7 +29,7 @@ import {
   updateStageBody,
   type UpdateStageBody,
 } from './pipeline.dto.js';
-import { resolveLead } from './lead-input.js';
+import { databaseErrorOf, resolveLead } from './lead-input.js';
 import { TimelineService } from './timeline.service.js';
 
 export interface StageView {
@@ -112,11 +112,14 @@ export class PipelineService {
   }
 
   /**
-   * A stage a lead may be put in: NotFoundError for a missing one, ValidationError
-   * naming `field` for an archived one.
+   * A stage a lead may be put in, else a ValidationError naming `field`: a stage of
+   * another tenant or none, or an archived one.
    */
   async usable(stageId: string, field: string): Promise<StageView> {
-    const stage = await this.stage(stageId);
+    const stage = await this.stage(stageId).catch((e: unknown) => {
+      if (!(e instanceof NotFoundError)) throw e;
+      throw new ValidationError([{ field, message: 'is not a stage of this tenant' }]);
+    });
     if (stage.archivedAt) {
       throw new ValidationError([
         { field, message: 'is an archived stage: no lead can be moved into it' },
@@ -651,9 +654,8 @@ function isForeignKeyViolation(e: unknown): boolean {
 
 /** A PostgreSQL error by SQLSTATE, from node-postgres or from Prisma (raw or model). */
 function isPgError(e: unknown, sqlState: string, prismaCode: string): boolean {
-  if (e instanceof Prisma.PrismaClientKnownRequestError) {
-    if (e.code === prismaCode) return true;
-    return JSON.stringify(e.meta ?? {}).includes(sqlState) || e.message.includes(sqlState);
-  }
-  return (e as { code?: unknown } | null)?.code === sqlState;
+  return (
+    databaseErrorOf(e)?.code === sqlState ||
+    (e instanceof Prisma.PrismaClientKnownRequestError && e.code === prismaCode)
+  );
 }
