@@ -62,6 +62,10 @@ const HOSTILE_QUERIES = [
   'limit=abc',
   'cursor=%00%00',
   'cursor=' + 'A'.repeat(2_000),
+  // Well-formed cursors holding NUL (which PostgreSQL refuses in text) or a non-UUID id.
+  'cursor=' + Buffer.from(JSON.stringify(['a\u0000b'])).toString('base64url'),
+  'cursor=' +
+    Buffer.from(JSON.stringify(['2026-01-01T00:00:00Z', 'a\u0000b'])).toString('base64url'),
   'limit=1&limit=2',
   'format=exe',
 ];

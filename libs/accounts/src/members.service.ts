@@ -51,7 +51,7 @@ export class MembersService {
 
   async list(query: ListQuery): Promise<Page<MemberView>> {
     const after = query.cursor
-      ? (decodeCursor(query.cursor, ['date', 'string']) as [Date, string])
+      ? (decodeCursor(query.cursor, ['date', 'uuid']) as [Date, string])
       : null;
     const rows = await this.db.query<MemberView>(Prisma.sql`
       ${SELECT_MEMBERS}

@@ -4,7 +4,6 @@ import {
   currentTenant,
   decodeCursor,
   encodeCursor,
-  isUuid,
   NotFoundError,
   ValidationError,
   type Page,
@@ -234,12 +233,12 @@ export class DuplicatesService {
     const t = Prisma.sql`${tenantId}::uuid`;
     let after = Prisma.empty;
     if (query.cursor) {
-      const [score, x, y] = decodeCursor(query.cursor, ['number', 'string', 'string']) as [
+      const [score, x, y] = decodeCursor(query.cursor, ['number', 'uuid', 'uuid']) as [
         number,
         string,
         string,
       ];
-      if (!isUuid(x) || !isUuid(y) || score < 0 || score > 1) {
+      if (score < 0 || score > 1) {
         throw new ValidationError([{ field: 'query.cursor', message: 'is not a valid cursor' }]);
       }
       after = Prisma.sql`WHERE r.score < ${score}::float8

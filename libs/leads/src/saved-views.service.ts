@@ -6,10 +6,8 @@ import {
   DomainError,
   encodeCursor,
   ErrorCode,
-  isUuid,
   NotFoundError,
   type Page,
-  ValidationError,
 } from '@ibhq/core';
 import { Prisma, TenantDb } from '@ibhq/db';
 import { leadFilter, type LeadFilter } from './lead-filter.js';
@@ -68,10 +66,7 @@ export class SavedViewsService {
     const limit = query.limit ?? 100;
     const conditions = [Prisma.sql`v."tenantId" = ${tenantId}::uuid`, visibleTo(reader)];
     if (query.cursor !== undefined) {
-      const [name, id] = decodeCursor(query.cursor, ['string', 'string']);
-      if (!isUuid(id) || typeof name !== 'string' || name.includes('\u0000')) {
-        throw new ValidationError([{ field: 'query.cursor', message: 'is not a valid cursor' }]);
-      }
+      const [name, id] = decodeCursor(query.cursor, ['string', 'uuid']);
       conditions.push(Prisma.sql`(v."name", v."id") > (${name}::text, ${id}::uuid)`);
     }
     const rows = await this.db.query<ViewRow>(

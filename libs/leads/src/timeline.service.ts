@@ -7,7 +7,6 @@ import {
   DomainError,
   encodeCursor,
   ErrorCode,
-  isUuid,
   NotFoundError,
   type Page,
   ValidationError,
@@ -159,10 +158,7 @@ export class TimelineService {
     if (lead.survivorId) return { mergedInto: lead.survivorId };
     let after = Prisma.empty;
     if (query.cursor !== undefined) {
-      const [createdAt, id] = decodeCursor(query.cursor, ['date', 'string']);
-      if (!isUuid(id)) {
-        throw new ValidationError([{ field: 'query.cursor', message: 'is not a valid cursor' }]);
-      }
+      const [createdAt, id] = decodeCursor(query.cursor, ['date', 'uuid']);
       after = Prisma.sql`AND (a."createdAt", a."id") < (${createdAt}::timestamptz, ${id}::uuid)`;
     }
     const kinds =
