@@ -377,6 +377,15 @@ export function encodeListCursor(sort: LeadSort, key: SortKey, tenantId: string)
   );
 }
 
+/**
+ * An instant exactly as keyOf writes it (toISOString): Date.parse alone takes forms
+ * such as "1" or "2020-01-01 (x)" that PostgreSQL's timestamptz refuses (a 500).
+ */
+function isIsoInstant(text: string): boolean {
+  const ms = Date.parse(text);
+  return !Number.isNaN(ms) && new Date(ms).toISOString() === text;
+}
+
 export function decodeListCursor(
   cursor: string,
   sort: LeadSort,
@@ -416,7 +425,7 @@ export function decodeListCursor(
         isUuid(key[1]) &&
         (kind === 'text'
           ? key[0].length <= 200 && !key[0].includes('\u0000')
-          : !Number.isNaN(Date.parse(key[0])));
+          : isIsoInstant(key[0]));
   if (!valid || typeof tag !== 'string') throw fail();
   if (tag !== digest(sort, key as SortKey, tenantId)) throw fail();
   return key as SortKey;
