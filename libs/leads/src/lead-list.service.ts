@@ -87,17 +87,9 @@ export async function findLeadPage(
     // a short look first; if matches are dense enough to fill the page within the
     // longest walk, the walk that should fill it; else gather the matches.
     const { q: _, ...rest } = filter;
-    const walk = (size: number) =>
-      query<Row>(
-        scanPageSql(
-          leadFilterSql(rest, { tenantId }),
-          leadFilterSql({ q: filter.q }, { tenantId, textSearch: 'row' }),
-          order,
-          after,
-          take,
-          size,
-        ),
-      );
+    const others = leadFilterSql(rest, { tenantId });
+    const text = leadFilterSql({ q: filter.q }, { tenantId, textSearch: 'row' });
+    const walk = (size: number) => query<Row>(scanPageSql(others, text, order, after, take, size));
     const probe = await walk(window.first);
     if (probe.length >= take) return probe;
     if (probe.length > 0) {
@@ -197,29 +189,31 @@ export class LeadListService {
    */
   private async total(where: Prisma.Sql, estimateWhere: Prisma.Sql): Promise<LeadListTotal> {
     const bound = this.exactTotalLimit;
-    const estimate = await this.db.rawTransaction(async (query) => {
-      await query(LEAD_SEARCH_SETTINGS_SQL);
-      const [plan] = await query<{ 'QUERY PLAN': unknown }>(
-        Prisma.sql`EXPLAIN (FORMAT JSON) SELECT 1 FROM "Lead" l WHERE ${estimateWhere}`,
-      );
-      return planRows(plan?.['QUERY PLAN']);
-    });
-    if (estimate > bound * 4) return { value: estimate, exact: false };
+    // One transaction: the estimate, then (unless it is far above the bound) the count,
+    // whose timeout cancels the transaction and leaves the estimate as the answer.
+    let estimate = 0;
+    let counting = false as boolean; // set inside the callback
     try {
-      const n = await this.db.rawTransaction(async (query) => {
+      return await this.db.rawTransaction(async (query): Promise<LeadListTotal> => {
         await query(LEAD_SEARCH_SETTINGS_SQL);
+        const [plan] = await query<{ 'QUERY PLAN': unknown }>(
+          Prisma.sql`EXPLAIN (FORMAT JSON) SELECT 1 FROM "Lead" l WHERE ${estimateWhere}`,
+        );
+        estimate = planRows(plan?.['QUERY PLAN']);
+        if (estimate > bound * 4) return { value: estimate, exact: false };
         await query(
           Prisma.sql`SELECT set_config('statement_timeout', ${String(this.exactTotalBudgetMs)}, true)`,
         );
+        counting = true;
         const [counted] = await query<{ n: number }>(
           Prisma.sql`SELECT count(*)::int AS n FROM (SELECT 1 FROM "Lead" l WHERE ${where} LIMIT ${bound + 1}) x`,
         );
-        return counted?.n ?? 0;
+        const n = counted?.n ?? 0;
+        if (n <= bound) return { value: n, exact: true };
+        return { value: Math.max(bound + 1, estimate), exact: false };
       });
-      if (n <= bound) return { value: n, exact: true };
-      return { value: Math.max(bound + 1, estimate), exact: false };
     } catch (e) {
-      if (!isStatementTimeout(e)) throw e;
+      if (!counting || !isStatementTimeout(e)) throw e;
       return { value: estimate, exact: false };
     }
   }
