@@ -27,14 +27,13 @@ import {
   type StartImportBody,
 } from './import.dto.js';
 import {
-  diffLead,
-  leadStateOf,
   planChunk,
   type ExistingLead,
   type PlannedCreate,
   type PlannedUpdate,
 } from './import/chunk-plan.js';
 import {
+  columnsOf,
   hasUsableColumn,
   IMPORT_LEAD_FIELDS,
   resolveMapping,
@@ -62,6 +61,13 @@ const CHUNK_TIMEOUT_MS = 300_000;
  * application's default on a busy server, and a timeout would only make it retry.
  */
 const LONG_STATEMENTS = Prisma.sql`SELECT set_config('statement_timeout', '300000', true)`;
+
+/** The latest other import of the same file (by checksum) that was started. */
+const previousImportSql = (tenantId: string, checksum: string, exceptId: string) =>
+  Prisma.sql`SELECT "id" FROM "LeadImport"
+   WHERE "tenantId" = ${tenantId}::uuid AND "checksum" = ${checksum}
+     AND "id" <> ${exceptId}::uuid AND "status" <> 'uploaded'
+   ORDER BY "createdAt" DESC LIMIT 1`;
 
 /** Rows of a COPY batch sent to the server at once (about 64 KiB). */
 const COPY_BATCH_CHARS = 64 * 1024;
@@ -297,11 +303,9 @@ export class ImportService {
               { field: 'body', message: 'the file has a header but no data rows' },
             ]);
           }
-          const [previous] = await query<{ id: string }>(Prisma.sql`
-            SELECT "id" FROM "LeadImport"
-             WHERE "tenantId" = ${tenantId}::uuid AND "checksum" = ${summary.checksum}
-               AND "status" <> 'uploaded'
-             ORDER BY "createdAt" DESC LIMIT 1`);
+          const [previous] = await query<{ id: string }>(
+            previousImportSql(tenantId, summary.checksum, id),
+          );
           const [row] = await query<{ createdAt: Date }>(Prisma.sql`
             INSERT INTO "LeadImport" ("tenantId", "id", "fileName", "checksum", "byteSize",
               "rowCount", "delimiter", "header", "actorType", "actorId", "updatedAt")
@@ -358,11 +362,9 @@ export class ImportService {
       const definitions = await this.customFields.definitions();
       const { mapping } = resolveMapping(row.header, definitions, body.mapping ?? {});
       if (body.confirm !== true) {
-        const [previous] = await this.db.query<{ id: string }>(Prisma.sql`
-          SELECT "id" FROM "LeadImport"
-           WHERE "tenantId" = ${tenantId}::uuid AND "checksum" = ${row.checksum}
-             AND "id" <> ${importId}::uuid AND "status" <> 'uploaded'
-           ORDER BY "createdAt" DESC LIMIT 1`);
+        const [previous] = await this.db.query<{ id: string }>(
+          previousImportSql(tenantId, row.checksum, importId),
+        );
         if (previous) {
           throw new DomainError(
             ErrorCode.Conflict,
@@ -511,7 +513,8 @@ export class ImportService {
         ? { type: params.actor.type as Actor['type'], id: params.actor.id }
         : ctx.actor;
     try {
-      return await runWithTenant({ ...ctx, actor }, () => this.runAs(payload));
+      const from = parseCheckpoint(job.checkpoint).lastRow;
+      return await runWithTenant({ ...ctx, actor }, () => this.runAs(payload, from));
     } catch (e) {
       if ((info.attempt ?? 1) >= importJob.attempts) {
         await this.markFailed(payload, 'the import stopped on an internal error; ask support');
@@ -520,7 +523,8 @@ export class ImportService {
     }
   }
 
-  private async runAs(payload: ImportJobPayload): Promise<Record<string, unknown>> {
+  /** The run from the row after `from` (the checkpoint the job started with). */
+  private async runAs(payload: ImportJobPayload, from: number): Promise<Record<string, unknown>> {
     const setup = await this.setup(payload);
     if (!setup) {
       const { tenantId } = currentTenant('ImportService.run');
@@ -539,7 +543,7 @@ export class ImportService {
       next.catch(() => undefined); // awaited below; never an unhandled rejection
       return next;
     };
-    let next = prefetch(await this.checkpointOf(setup.jobId));
+    let next = prefetch(from);
     for (;;) {
       const chunk = await next;
       if (!chunk) break;
@@ -582,11 +586,12 @@ export class ImportService {
       stageMap.set(s.id.toLowerCase(), entry);
       stageMap.set(s.name.toLowerCase(), entry);
     }
+    const columns = columnsOf(row.header, mapping);
     return {
       jobId: payload.jobId,
       importId: payload.importId,
       onExisting: row.onExisting,
-      columns: row.header.map((c) => (c === '' ? null : (mapping[c] ?? null))),
+      columns,
       ctx: {
         definitions,
         stages: stageMap,
@@ -595,14 +600,11 @@ export class ImportService {
       },
       defaultStageId: defaultStage.id,
       assigned: new Set(rules.filter((r) => r.memberIds.length > 0).map((r) => r.source)),
-      usernames: await this.usernamesOf(
-        payload.importId,
-        row.header.findIndex((c) => c !== '' && mapping[c] === 'telegramUsername'),
-      ),
+      usernames: await this.usernamesOf(payload.importId, columns.indexOf('telegramUsername')),
     };
   }
 
-  /** The file's usernames that leads hold, and the ones it repeats (two hash joins). */
+  /** The file's usernames that leads hold, and the ones it repeats. */
   private async usernamesOf(importId: string, column: number): Promise<UsernameIndex> {
     const index: UsernameIndex = { existing: new Map(), repeated: new Set(), written: new Map() };
     if (column < 0) return index;
@@ -611,28 +613,24 @@ export class ImportService {
     const file = Prisma.sql`SELECT ${key} AS "k" FROM "LeadImportRow" r
        WHERE r."tenantId" = ${tenantId}::uuid AND r."importId" = ${importId}::uuid
          AND r."rowNumber" > 0 AND (r."cells" ->> ${column}::int) <> ''`;
-    const [existing] = await this.db.rawTransaction(async (query) => {
+    // One read of the file's usernames: the ones leads hold (a hash join whatever the,
+    // during imports stale, statistics say: a nested loop would compare every username
+    // of the file with every lead of the tenant), and the ones the file repeats.
+    const [found] = await this.db.rawTransaction(async (query) => {
       await query(LONG_STATEMENTS);
-      // A hash join whatever the (during imports, stale) statistics say: a nested loop
-      // would compare every username of the file with every lead of the tenant.
       await query(Prisma.sql`SELECT set_config('enable_nestloop', 'off', true)`);
-      return query<{ pairs: string }>(Prisma.sql`
-      SELECT COALESCE(json_agg(json_build_array(f."k", l."id")), '[]')::text AS "pairs"
-        FROM (SELECT DISTINCT s."k" FROM (${file}) s) f
-        JOIN "Lead" l ON lower(l."telegramUsername"::text) = f."k"
-       WHERE l."tenantId" = ${tenantId}::uuid AND l."telegramUsername" IS NOT NULL
-         AND l."mergedIntoId" IS NULL`);
+      return query<{ pairs: string; keys: string }>(Prisma.sql`
+      WITH f AS (SELECT s."k", count(*) AS "n" FROM (${file}) s GROUP BY s."k")
+      SELECT (SELECT COALESCE(json_agg(json_build_array(f."k", l."id")), '[]')
+                FROM f JOIN "Lead" l ON lower(l."telegramUsername"::text) = f."k"
+               WHERE l."tenantId" = ${tenantId}::uuid AND l."telegramUsername" IS NOT NULL
+                 AND l."mergedIntoId" IS NULL)::text AS "pairs",
+             (SELECT COALESCE(json_agg(f."k"), '[]') FROM f WHERE f."n" > 1)::text AS "keys"`);
     });
-    for (const [k, id] of JSON.parse(existing?.pairs ?? '[]') as [string, string][]) {
+    for (const [k, id] of JSON.parse(found?.pairs ?? '[]') as [string, string][]) {
       index.existing.set(k, id);
     }
-    const [repeated] = await this.db.rawTransaction(async (query) => {
-      await query(LONG_STATEMENTS);
-      return query<{ keys: string }>(Prisma.sql`
-        SELECT COALESCE(json_agg(s."k"), '[]')::text AS "keys"
-          FROM (SELECT f."k" FROM (${file}) f GROUP BY f."k" HAVING count(*) > 1) s`);
-    });
-    for (const k of JSON.parse(repeated?.keys ?? '[]') as string[]) index.repeated.add(k);
+    for (const k of JSON.parse(found?.keys ?? '[]') as string[]) index.repeated.add(k);
     return index;
   }
 
@@ -886,10 +884,7 @@ export class ImportService {
   private async writeUpdates(setup: RunSetup, updates: readonly PlannedUpdate[]): Promise<void> {
     if (updates.length === 0) return;
     const { tenantId } = currentTenant('ImportService.writeUpdates');
-    const diffs = updates.map((u) => ({
-      id: u.before.id,
-      diff: diffLead(leadStateOf(u.before), u.state),
-    }));
+    const diffs = updates.map((u) => ({ id: u.before.id, diff: u.diff }));
     await this.tags.ensure(
       diffs.flatMap((d) => d.diff.tagsAdded),
       'tags',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { diffLead, leadStateOf, planChunk, type ExistingLead } from './chunk-plan.js';
+import { planChunk, type ExistingLead } from './chunk-plan.js';
 import type { ImportContext, ImportedLead } from './row-validation.js';
 
 const STAGE = '0190a000-0000-7000-8000-0000000000a1';
@@ -120,7 +120,7 @@ describe('planChunk', () => {
       customFields: { budget: 1, size: 'L' },
       tags: ['vip', 'new'],
     });
-    const diff = diffLead(leadStateOf(existing), update?.state ?? leadStateOf(existing));
+    const diff = update?.diff;
     expect(diff).toEqual({
       fields: {
         displayName: { from: 'Anna', to: 'Anna K' },

@@ -50,6 +50,8 @@ export interface PlannedCreate {
 export interface PlannedUpdate {
   readonly before: ExistingLead;
   readonly state: LeadState;
+  /** What the rows change in it (never empty). */
+  readonly diff: LeadDiff;
 }
 
 export interface ChunkPlan {
@@ -70,7 +72,8 @@ export interface PlanOptions {
   readonly newId: () => string;
 }
 
-const SCALARS = [...LEAD_PROFILE_FIELDS, 'source', 'ownerId', 'stageId'] as const;
+/** The fields a diff reports as field changes (owner and stage are moves of their own). */
+const SCALARS = [...LEAD_PROFILE_FIELDS, 'source'] as const;
 
 function stateOf(lead: ExistingLead): LeadState {
   return {
@@ -128,7 +131,6 @@ export interface LeadDiff {
 export function diffLead(before: LeadState, after: LeadState): LeadDiff {
   const fields: Record<string, { from: unknown; to: unknown }> = {};
   for (const f of SCALARS) {
-    if (f === 'ownerId' || f === 'stageId') continue;
     if (before[f] !== after[f]) fields[f] = { from: before[f], to: after[f] };
   }
   const keys = new Set([...Object.keys(before.customFields), ...Object.keys(after.customFields)]);
@@ -240,18 +242,17 @@ export function planChunk(
       continue;
     }
     if (planned) creates.set(target.id, { ...planned, state: next });
-    else if (before) updates.set(target.id, { before, state: next });
+    else if (before)
+      updates.set(target.id, { before, state: next, diff: diffLead(stateOf(before), next) });
     for (const { key } of keys) claims.set(key, target.id);
     updated++;
   }
   return {
     creates: [...creates.values()],
-    updates: [...updates.values()].filter((u) => !isEmpty(diffLead(stateOf(u.before), u.state))),
+    updates: [...updates.values()].filter((u) => !isEmpty(u.diff)),
     created,
     updated,
     skipped,
     failures,
   };
 }
-
-export { stateOf as leadStateOf };

@@ -182,10 +182,16 @@ export function resolveMapping(
       },
     ]);
   }
-  return {
-    mapping: Object.fromEntries<ImportField | null>(mapping),
-    columns: header.map((c) => (c === '' ? null : (mapping.get(c) ?? null))),
-  };
+  const resolved = Object.fromEntries<ImportField | null>(mapping);
+  return { mapping: resolved, columns: columnsOf(header, resolved) };
+}
+
+/** The field each column of the header fills, by position (null: not imported). */
+export function columnsOf(
+  header: readonly string[],
+  mapping: ColumnMapping,
+): (ImportField | null)[] {
+  return header.map((c) => (c === '' ? null : (mapping[c] ?? null)));
 }
 
 /** True when the header suggests at least one lead field (a file worth staging). */
