@@ -2,7 +2,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '@ibhq/core';
 import {
-  csvColumns,
   escapeFormula,
   exportAuditMetadata,
   exportBody,
@@ -119,29 +118,6 @@ describe('export requests', () => {
 });
 
 describe('export layout', () => {
-  it('orders the CSV columns: fixed, custom fields, times, activities', () => {
-    expect(csvColumns([{ key: 'plan' }, { key: 'score' }], true)).toEqual([
-      'id',
-      'displayName',
-      'telegramUserId',
-      'telegramUsername',
-      'phone',
-      'email',
-      'language',
-      'country',
-      'source',
-      'stage',
-      'ownerId',
-      'tags',
-      'cf.plan',
-      'cf.score',
-      'createdAt',
-      'updatedAt',
-      'activities',
-    ]);
-    expect(csvColumns([], false).at(-1)).toBe('updatedAt');
-  });
-
   it('names the file by format and UTC date', () => {
     expect(exportFileName('csv', new Date('2026-01-31T23:59:59Z'))).toBe('leads-2026-01-31.csv');
     expect(exportFileName('jsonl', new Date('2026-02-01T00:00:00Z'))).toBe(

@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { ValidationError } from '@ibhq/core';
 import { Prisma } from '@ibhq/db';
 import { leadFilter, leadFilterFromQuery, leadFilterSql, type LeadFilter } from './lead-filter.js';
-import { LEAD_PROFILE_FIELDS } from './lead-view.js';
 
 /**
  * The lead export's formats and the SQL that produces them. PostgreSQL writes every
@@ -126,25 +125,6 @@ export interface ExportCustomField {
   readonly key: string;
 }
 
-/** The CSV header: fixed columns, one `cf.<key>` per custom field, `activities` on request. */
-export function csvColumns(
-  customFields: readonly ExportCustomField[],
-  includeActivities: boolean,
-): string[] {
-  return [
-    'id',
-    ...LEAD_PROFILE_FIELDS,
-    'source',
-    'stage',
-    'ownerId',
-    'tags',
-    ...customFields.map((f) => `cf.${f.key}`),
-    'createdAt',
-    'updatedAt',
-    ...(includeActivities ? ['activities'] : []),
-  ];
-}
-
 /**
  * A lead's activities as a JSON array of the timeline's ActivityView (newest first,
  * deleted notes included with their deletedAt, as GET .../activities shows them).
@@ -193,7 +173,9 @@ function customFieldCell(key: string): Prisma.Sql {
 }
 
 /**
- * The CSV export's statement: the columns of `csvColumns`, one row per lead matching
+ * The CSV export's statement, its aliases the header: the lead's fields, its stage's
+ * name, owner, tags, one `cf.<key>` per custom field, the times and (on request) the
+ * activities, one row per lead matching
  * the filter (merged leads' tombstones excluded), in (createdAt, id) order. Text
  * columns are formula-escaped; numbers, ids, dates and the activities' JSON are not.
  */

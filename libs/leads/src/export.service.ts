@@ -14,6 +14,7 @@ import {
   exportJsonlSql,
   type ExportRequest,
 } from './export-format.js';
+import { CustomFieldsService } from './custom-fields.service.js';
 import { LEAD_SEARCH_SETTINGS_SQL } from './lead-filter.js';
 
 /** A started export: the bytes and how to label them. */
@@ -43,6 +44,7 @@ export class ExportService {
     private readonly db: TenantDb,
     private readonly audit: AuditService,
     private readonly clock: Clock,
+    private readonly customFields: CustomFieldsService,
   ) {}
 
   /** GET /v1/leads/export: `format`, `includeActivities` and the list's filter parameters. */
@@ -66,13 +68,7 @@ export class ExportService {
 
   async start(request: ExportRequest): Promise<LeadExport> {
     const { tenantId } = currentTenant('ExportService.start');
-    const customFields =
-      request.format === 'csv'
-        ? await this.db.customField.findMany({
-            select: { key: true },
-            orderBy: [{ position: 'asc' }, { key: 'asc' }],
-          })
-        : [];
+    const customFields = request.format === 'csv' ? await this.customFields.definitions() : [];
     // Recorded before any byte is sent: an export that cannot be audited is an error
     // answer, never an unrecorded download.
     await this.audit.record({

@@ -32,10 +32,13 @@ const SERVICES = [
   TimelineService,
 ];
 
-/** The lead CRM: leads, pipeline, timeline, search, bulk work, duplicates, import, export. */
+/**
+ * The lead CRM: leads, pipeline, timeline, search, bulk work, duplicates, import, export.
+ * Re-exports JobsModule: the CRM's background work is followed through its JobTracker.
+ */
 @Module({
   imports: [DatabaseModule, JobsModule, AuditModule],
   providers: SERVICES,
-  exports: SERVICES,
+  exports: [...SERVICES, JobsModule],
 })
 export class LeadsModule {}

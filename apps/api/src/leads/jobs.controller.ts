@@ -1,6 +1,5 @@
 import { Readable } from 'node:stream';
-import { Controller, Get, type OnModuleInit, Res } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
+import { Controller, Get, Res } from '@nestjs/common';
 import { ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
@@ -21,16 +20,8 @@ const errorsQuery = JobTracker.errorsQuery;
 @ApiTags('jobs')
 @Requires('leads:read')
 @Controller('v1/jobs')
-export class JobsController implements OnModuleInit {
-  private tracker!: JobTracker;
-
-  constructor(private readonly modules: ModuleRef) {}
-
-  onModuleInit(): void {
-    // JobTracker comes with LeadsModule's JobsModule, which AppModule does not import
-    // itself: looked up across modules.
-    this.tracker = this.modules.get(JobTracker, { strict: false });
-  }
+export class JobsController {
+  constructor(private readonly tracker: JobTracker) {}
 
   /** Status, done/total/failed, the first 100 errors and the result. */
   @Get(':id')
