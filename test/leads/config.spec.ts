@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '../support/apps.js';
+import { sql } from '../support/db.js';
 import {
   createLead,
   crmMember,
@@ -662,6 +663,18 @@ describe('CRM configuration: tags, custom fields, assignment', () => {
       // A rule left with no one assigns nobody (the creator may own it instead).
       const l4 = await createLead<Lead>(a2, { displayName: 'I1', source: 'import' });
       expect(l4.ownerId).not.toBe(a1.userId);
+      // A rule that still names only a former member (written behind the API's back)
+      // assigns nobody, and its turn goes back to the start.
+      await sql(
+        'admin',
+        `UPDATE "AssignmentRule" SET "memberIds" = ARRAY[$2::uuid], "nextIndex" = 1
+          WHERE "tenantId" = $1 AND "source" = 'telegram_group'`,
+        [t.tenantId, a1.userId],
+      );
+      const l5 = await createLead<Lead>(t, { displayName: 'G5', source: 'telegram_group' });
+      expect(l5.ownerId).toBe(t.userId);
+      const stale = (await t.call<{ items: Rule[] }>('GET', '/v1/assignment-rules')).body.items;
+      expect(stale.find((r) => r.source === 'telegram_group')?.nextIndex).toBe(0);
     });
 
     it('refuses non-members, repeats and bad sources, naming the field', async () => {

@@ -29,7 +29,8 @@ export class AssignmentService {
    * One UPDATE ... RETURNING: the row lock serialises concurrent callers, and under
    * READ COMMITTED a waiting UPDATE re-evaluates its SET on the row the winner wrote,
    * so two new leads never get the same turn. Ids that are no longer members are
-   * skipped (removing a member also drops them from every rule).
+   * skipped (removing a member also drops them from every rule); when none is left the
+   * turn goes back to the start (0, and memberIds[0] is NULL: no owner).
    */
   async nextOwner(source: LeadSource): Promise<string | null> {
     const { tenantId } = currentTenant('AssignmentService.nextOwner');
@@ -42,20 +43,12 @@ export class AssignmentService {
                         SELECT 1 FROM "Membership" m
                          WHERE m."tenantId" = r."tenantId"
                            AND m."userId" = r."memberIds"[((r."nextIndex" + g.i - 1) % cardinality(r."memberIds")) + 1])
-                ORDER BY g.i LIMIT 1), -1),
+                ORDER BY g.i LIMIT 1), 0),
              "updatedAt" = now()
        WHERE r."tenantId" = ${tenantId}::uuid AND r."source" = ${source}::"LeadSource"
          AND cardinality(r."memberIds") > 0
       RETURNING r."memberIds"[r."nextIndex"]::text AS "ownerId"`);
-    const ownerId = rows[0]?.ownerId ?? null;
-    if (rows.length > 0 && ownerId === null) {
-      // No valid member (nextIndex -1): put the turn back at the start.
-      await this.db.query(Prisma.sql`
-        UPDATE "AssignmentRule" SET "nextIndex" = 0
-         WHERE "tenantId" = ${tenantId}::uuid AND "source" = ${source}::"LeadSource"
-           AND "nextIndex" < 0`);
-    }
-    return ownerId;
+    return rows[0]?.ownerId ?? null;
   }
 
   /** Every rule of the tenant, by source. */
@@ -122,14 +115,6 @@ export class AssignmentService {
         metadata: { source },
       });
     });
-  }
-
-  /**
-   * A member left the tenant: their leads become unassigned and they leave every
-   * assignment rule. Joins an open transaction (call it inside the removal's).
-   */
-  removeMember(userId: string): Promise<{ unassignedLeads: number }> {
-    return releaseMember(this.db, userId);
   }
 }
 

@@ -146,12 +146,9 @@ export class DuplicatesService {
   async forLead(leadId: string, query: DuplicatesQuery): Promise<Page<DuplicatePair>> {
     const { tenantId } = currentTenant();
     const t = Prisma.sql`${tenantId}::uuid`;
-    const [lead] = await this.db.query<{ mergedIntoId: string | null }>(
-      Prisma.sql`SELECT "mergedIntoId"::text AS "mergedIntoId" FROM "Lead"
-                  WHERE "tenantId" = ${t} AND "id" = ${leadId}::uuid`,
-    );
+    const lead = await resolveLead(this.db, tenantId, leadId);
     if (!lead) throw new NotFoundError('lead');
-    if (lead.mergedIntoId) await this.gone(leadId);
+    if (lead.survivorId) throw leadMergedError(lead.survivorId);
     // The same keys and group limits as `list`, looked up from one lead: its
     // candidates are exactly the pairs of the full list that contain it.
     const small = (where: Prisma.Sql) => smallGroup(t, where);
