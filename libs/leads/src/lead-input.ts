@@ -76,8 +76,6 @@ export const createLeadBody = z.strictObject({
   customFields: customFieldsField.optional(),
 });
 export type CreateLeadBody = z.infer<typeof createLeadBody>;
-/** The caller's fields before normalisation (what integrations send). */
-export type CreateLeadInput = z.input<typeof createLeadBody>;
 
 /**
  * A partial update (PATCH /v1/leads/:id): only the given fields change; null clears

@@ -1,14 +1,12 @@
 import { z } from 'zod';
 import type { $Enums } from '@ibhq/db';
 import { storableText } from './lead-input.js';
-import type { LeadView } from './lead-view.js';
 
 export {
   createLeadBody,
   createLeadQuery,
   patchLeadBody,
   type CreateLeadBody,
-  type CreateLeadInput,
   type CreateLeadQuery,
   type PatchLeadBody,
 } from './lead-input.js';
@@ -74,9 +72,6 @@ export const activitiesQuery = pageQuery.extend({
 export type ActivitiesQuery = z.infer<typeof activitiesQuery>;
 
 export const leadIdParam = z.uuid();
-
-/** The same as LeadView (every lead endpoint answers the full view); kept for older callers. */
-export type LeadSummary = LeadView;
 
 export interface ActivityView {
   readonly id: string;

@@ -16,6 +16,7 @@ import {
   resolveLead,
   type CreateLeadBody,
   type Identity,
+  type IdentityValues,
   type PatchLeadBody,
 } from './lead-input.js';
 import {
@@ -213,8 +214,8 @@ export class LeadsService {
   }
 
   /** The identities of `values` that other leads (not `exceptId`) hold. */
-  async matchIdentities(
-    values: Partial<Record<Identity, string | null>>,
+  private async matchIdentities(
+    values: IdentityValues,
     exceptId: string | null = null,
   ): Promise<IdentityMatch[]> {
     const { tenantId } = currentTenant('LeadsService.matchIdentities');
@@ -301,7 +302,7 @@ export class LeadsService {
     input: CreateLeadBody,
     phone: { e164: string; national: string } | null,
   ): Promise<LeadView> {
-    const { tenantId, actor, leadOwnerScope } = currentTenant('LeadsService.create');
+    const { tenantId, actor } = currentTenant('LeadsService.create');
     const source: LeadSource = input.source ?? (actor.type === 'api_key' ? 'api' : 'manual');
     const stageId =
       input.stageId === undefined
@@ -343,17 +344,13 @@ export class LeadsService {
         ${columnValue('sourceDetails', stored)}, ${ownerId}::uuid, ${stageId}::uuid,
         ${JSON.stringify(customFields)}::jsonb, ${searchTextOf(stored)}, now())`);
     if (input.tags && input.tags.length > 0) {
-      if (leadOwnerScope === undefined || ownerId === leadOwnerScope) {
-        await this.tags.setForLead(id, input.tags);
-      } else {
-        // Hidden from this agent already, so out of setForLead's reach (it touches only
-        // leads the caller sees): a new lead has no tags to replace, only these to add.
-        const tags = await this.tags.ensure(input.tags);
-        await this.db.query(Prisma.sql`
-          INSERT INTO "LeadTag" ("tenantId", "leadId", "tagId")
-          SELECT ${tenantId}::uuid, ${id}::uuid, t FROM unnest(${tags.map((t) => t.id)}::uuid[]) AS t
-          ON CONFLICT DO NOTHING`);
-      }
+      // A new lead has no tags to replace, only these to add (directly: a lead given to
+      // another owner is already hidden from an agent who sees only their own).
+      const tags = await this.tags.ensure(input.tags);
+      await this.db.query(Prisma.sql`
+        INSERT INTO "LeadTag" ("tenantId", "leadId", "tagId")
+        SELECT ${tenantId}::uuid, ${id}::uuid, t FROM unnest(${tags.map((t) => t.id)}::uuid[]) AS t
+        ON CONFLICT DO NOTHING`);
     }
     await this.timeline.record([{ leadId: id, kind: 'created', data: { source } }]);
     return this.viewAfterWrite(id, {

@@ -41,19 +41,19 @@ export type ReorderStagesBody = z.infer<typeof reorderStagesBody>;
 export const stageListQuery = z.strictObject({
   includeArchived: z.stringbool().default(false),
 });
-export type StageListQuery = z.infer<typeof stageListQuery>;
 
 const isoTime = z.iso
   .datetime({ offset: true, message: 'must be an ISO 8601 time, e.g. 2026-01-31T00:00:00Z' })
   .transform((s) => new Date(s));
 
-/** The report's range, [from, to): by default the 30 days before now. */
-export const stageReportQuery = z
-  .strictObject({ from: isoTime.optional(), to: isoTime.optional() })
-  .refine((q) => !q.from || !q.to || q.from < q.to, {
-    message: 'must be before query.to',
-    path: ['from'],
-  });
+/**
+ * The report's range, [from, to): by default the 30 days before now (PipelineService
+ * refuses a `from` not before `to`, the default `to` included).
+ */
+export const stageReportQuery = z.strictObject({
+  from: isoTime.optional(),
+  to: isoTime.optional(),
+});
 export type StageReportQuery = z.infer<typeof stageReportQuery>;
 
 export const stageHistoryQuery = z.strictObject({
