@@ -9,7 +9,7 @@ export {
   type TenantTx,
 } from './client/models.js';
 export { PlatformDb } from './client/platform-db.js';
-export { TenantDb, type TenantTransactionOptions } from './client/tenant-db.js';
+export { TenantDb, type ScopedQuery, type TenantTransactionOptions } from './client/tenant-db.js';
 export { DatabaseModule, PlatformDbModule } from './database.module.js';
 export { $Enums, Prisma } from './generated/prisma/client.js';
 export type {

@@ -75,7 +75,6 @@ export {
   findLeadPage,
   LEAD_LIST_ORDERS,
   LeadListService,
-  type RowQuery,
   type ScanWindow,
 } from './lead-list.service.js';
 export { LEAD_SOURCES, LEAD_VIEW_COLUMNS, type LeadSource, type LeadView } from './lead-view.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { currentTenant, isUuid, ValidationError } from '@ibhq/core';
-import { Prisma, TenantDb } from '@ibhq/db';
+import { Prisma, TenantDb, type ScopedQuery } from '@ibhq/db';
 import { LEAD_SEARCH_SETTINGS_SQL, leadFilterSql, type LeadFilter } from './lead-filter.js';
 import {
   LEAD_CURSOR_MAX_LENGTH,
@@ -39,9 +39,6 @@ export const LEAD_LIST_ORDERS: Readonly<Record<LeadSort, Order>> = {
 
 type Row = LeadView & { _pos?: number };
 
-/** Runs one statement and answers its rows: a TenantDb transaction's, or a bare client's. */
-export type RowQuery = <T extends object>(statement: Prisma.Sql) => Promise<T[]>;
-
 /**
  * Free text over an ordered page: first look for the page among the next `first`
  * leads in the page's order, testing each (it stops when the page is full); if the
@@ -73,7 +70,7 @@ export interface LeadPageQuery {
  * very same statements.
  */
 export async function findLeadPage(
-  query: RowQuery,
+  query: ScopedQuery,
   page: LeadPageQuery,
   window: ScanWindow = DEFAULT_SCAN_WINDOW,
 ): Promise<Row[]> {

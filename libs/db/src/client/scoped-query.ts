@@ -66,23 +66,12 @@ export async function transactionWithSettings<R>(
  * COPY on node-postgres (pg-copy-streams), in a transaction of the tenant's scope.
  * --------------------------------------------------------------------------------- */
 
-/** Settings of a COPY transaction beyond the row-level security scope. */
-export interface CopySessionOptions {
-  /**
-   * statement_timeout of the COPY transaction, in ms (0 = none, the default: an
-   * export or an import of a million rows must not be cut off by the pool's default).
-   */
-  readonly statementTimeoutMs?: number;
-}
-
-export interface CopyToStreamOptions extends CopySessionOptions {
-  /** highWaterMark of the returned stream, in bytes (default Node's 64 KiB). */
-  readonly highWaterMark?: number;
+export interface CopyToStreamOptions {
   /** Runs on the COPY's connection, in its transaction, before the COPY. */
   readonly before?: (query: ScopedQuery) => Promise<void>;
 }
 
-export interface CopyFromHooks extends CopySessionOptions {
+export interface CopyFromHooks {
   /** Runs on the COPY's connection, in its transaction, before the COPY. */
   readonly before?: (query: ScopedQuery) => Promise<void>;
   /** Runs on the COPY's connection, in its transaction, after the COPY and before COMMIT. */
@@ -91,24 +80,18 @@ export interface CopyFromHooks extends CopySessionOptions {
 
 /**
  * `BEGIN` and the transaction-local settings as one simple-protocol message. Besides
- * the scope: no statement timeout (unless asked), and a backend that checks every
- * second whether its client is still there (client_connection_check_interval), so a
- * COPY whose consumer went away stops even while it is still sorting or scanning.
+ * the scope: no statement timeout (an export or an import of a million rows must not
+ * be cut off by the pool's default), and a backend that checks every second whether
+ * its client is still there (client_connection_check_interval), so a COPY whose
+ * consumer went away stops even while it is still sorting or scanning.
  */
 function beginMessage(
   begin: string,
   settings: readonly (readonly [ScopeSetting, string])[],
-  options: CopySessionOptions,
 ): string {
-  const timeout = options.statementTimeoutMs ?? 0;
-  if (!Number.isSafeInteger(timeout) || timeout < 0) {
-    throw new TypeError(
-      `statementTimeoutMs must be a non-negative integer, got ${String(timeout)}`,
-    );
-  }
   const all: (readonly [string, string])[] = [
     ...settings,
-    ['statement_timeout', String(timeout)],
+    ['statement_timeout', '0'],
     ['client_connection_check_interval', '1000'],
   ];
   const set = all
@@ -148,7 +131,7 @@ export async function copyFromWithSettings(
   if (!/^\s*COPY\s[\s\S]*\bFROM\s+STDIN\b/i.test(copyText)) {
     throw new TypeError('copyFrom takes a COPY ... FROM STDIN statement');
   }
-  const begin = beginMessage('BEGIN', settings, hooks);
+  const begin = beginMessage('BEGIN', settings);
   const client = await pool.connect();
   // A connection that breaks while checked out emits 'error' on the client: without
   // a listener that would crash the process (the pool listens only while it is idle).
@@ -198,15 +181,10 @@ export function copyToWithSettings(
   options: CopyToStreamOptions = {},
 ): Readable {
   const copyText = `COPY (${inlineSql(statement)}) TO STDOUT ${copyOptions}`;
-  const begin = beginMessage('BEGIN READ ONLY', settings, options);
-  const out = new PassThrough(
-    options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark },
-  );
-  let consumerGone = false;
-  const gone = (): boolean => consumerGone || (out.destroyed && !out.writableFinished);
-  out.once('close', () => {
-    consumerGone = !out.writableFinished;
-  });
+  const begin = beginMessage('BEGIN READ ONLY', settings);
+  const out = new PassThrough();
+  // The consumer destroyed the stream before its end (both only ever turn one way).
+  const gone = (): boolean => out.destroyed && !out.writableFinished;
 
   const run = async (): Promise<void> => {
     const client = await pool.connect();
@@ -223,7 +201,7 @@ export function copyToWithSettings(
         copy.once('error', reject);
         copy.once('end', resolve);
         out.once('close', () => {
-          if (consumerGone) reject(new ConsumerGoneError());
+          if (gone()) reject(new ConsumerGoneError());
         });
         copy.pipe(out, { end: false });
       });

@@ -10,6 +10,8 @@ import { openTransaction } from './open-transaction.js';
 import {
   copyFromWithSettings,
   copyToWithSettings,
+  type CopyFromHooks,
+  type CopyToStreamOptions,
   queryWithSettings,
   type ScopedQuery,
   type ScopeSetting,
@@ -19,39 +21,23 @@ import { PG_POOL, PRISMA_ROOT } from './prisma-root.js';
 
 export type { ScopedQuery } from './scoped-query.js';
 
-export interface CopyFromOptions {
-  /**
-   * Runs on the COPY's connection, in its transaction, after the scope is set and
-   * before the COPY (e.g. `CREATE TEMP TABLE stage (...) ON COMMIT DROP`, or the
-   * LeadImport row the staged rows belong to).
-   */
-  readonly before?: (query: ScopedQuery) => Promise<void>;
-  /**
-   * Runs on the COPY's connection, in its transaction, after the COPY and before
-   * COMMIT, with the number of rows copied (e.g. `INSERT INTO "LeadImportRow" SELECT
-   * ... FROM stage`, where row-level security's WITH CHECK applies).
-   */
-  readonly after?: (query: ScopedQuery, rowCount: number) => Promise<void>;
-  /** statement_timeout of the COPY's transaction in ms; default 0 (none). */
-  readonly statementTimeoutMs?: number;
-}
+/**
+ * copyFrom's hooks, on the COPY's connection, in its transaction: `before` after the
+ * scope is set (e.g. `CREATE TEMP TABLE stage (...) ON COMMIT DROP`), `after` after
+ * the COPY and before COMMIT, with the number of rows copied (e.g. `INSERT INTO
+ * "LeadImportRow" SELECT ... FROM stage`, where row-level security's WITH CHECK applies).
+ */
+export type CopyFromOptions = CopyFromHooks;
 
-export interface CopyToOptions {
-  /**
-   * The COPY options written after `TO STDOUT`, e.g. `(FORMAT csv, HEADER)`. Fixed SQL
-   * text of the caller, never input. Default `(FORMAT csv)`.
-   */
+/**
+ * copyTo's `before` hook (e.g. transaction-local settings such as
+ * LEAD_SEARCH_SETTINGS_SQL; like copyFrom's, `db.query` / `db.rawTransaction` inside it
+ * join the COPY's transaction), and the COPY options written after `TO STDOUT`, e.g.
+ * `(FORMAT csv, HEADER)`: fixed SQL text of the caller, never input; default
+ * `(FORMAT csv)`.
+ */
+export interface CopyToOptions extends CopyToStreamOptions {
   readonly copyOptions?: string;
-  /** highWaterMark of the returned stream in bytes (default 64 KiB). */
-  readonly highWaterMark?: number;
-  /** statement_timeout of the COPY's transaction in ms; default 0 (none). */
-  readonly statementTimeoutMs?: number;
-  /**
-   * Runs on the COPY's connection, in its transaction, before the COPY (e.g.
-   * transaction-local settings such as LEAD_SEARCH_SETTINGS_SQL). Like copyFrom's
-   * hooks, `db.query` / `db.rawTransaction` inside it join that transaction.
-   */
-  readonly before?: (query: ScopedQuery) => Promise<void>;
 }
 
 /**
@@ -227,9 +213,6 @@ export class TenantDb implements OnApplicationShutdown {
     const inCopy = copyHook(ctx);
     return withDatabaseErrors(() =>
       copyFromWithSettings(this.streamPool(), scopeOf(ctx), copySql, source, {
-        ...(options.statementTimeoutMs === undefined
-          ? {}
-          : { statementTimeoutMs: options.statementTimeoutMs }),
         ...(options.before ? { before: inCopy(options.before) } : {}),
         ...(options.after ? { after: inCopy(options.after) } : {}),
       }),
@@ -247,7 +230,7 @@ export class TenantDb implements OnApplicationShutdown {
    * other value throws here, before any SQL is sent).
    *
    * The stream ends after COMMIT; backpressure reaches the server; no statement
-   * timeout applies unless asked. If the consumer destroys the stream early (an HTTP
+   * timeout applies. If the consumer destroys the stream early (an HTTP
    * client that disconnected) the connection is closed, the server rolls back and the
    * pool replaces it: no open transaction, no leaked connection or setting. A failing
    * statement destroys the stream with its error after ROLLBACK.
@@ -263,13 +246,7 @@ export class TenantDb implements OnApplicationShutdown {
       scopeOf(ctx),
       statement,
       options.copyOptions ?? '(FORMAT csv)',
-      {
-        ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
-        ...(options.statementTimeoutMs === undefined
-          ? {}
-          : { statementTimeoutMs: options.statementTimeoutMs }),
-        ...(options.before ? { before: copyHook(ctx)(options.before) } : {}),
-      },
+      options.before ? { before: copyHook(ctx)(options.before) } : {},
     );
   }
 

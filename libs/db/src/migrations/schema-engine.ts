@@ -119,7 +119,8 @@ async function connectAdapter(
   return adapter;
 }
 
-function withDatabase(url: string, database: string): string {
+/** `url` pointing at another database (its name encoded for the URL path). */
+export function withDatabase(url: string, database: string): string {
   const u = new URL(url);
   u.pathname = `/${encodeURIComponent(database)}`;
   return u.toString();

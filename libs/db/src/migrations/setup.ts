@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { applyMigrations, configureAppRole, type PrismaLayout } from './migrator.js';
 import { passwordSql } from './scram.js';
+import { withDatabase } from './schema-engine.js';
 
 function parts(url: string): { user: string; password: string; database: string } {
   const u = new URL(url);
@@ -106,9 +107,7 @@ export const LEAKPROOF_SEARCH_FUNCTIONS = [
 ] as const;
 
 async function markSearchOperatorsLeakproof(adminUrl: string, database: string): Promise<void> {
-  const url = new URL(adminUrl);
-  url.pathname = `/${database}`;
-  const db = new pg.Client({ connectionString: url.toString() });
+  const db = new pg.Client({ connectionString: withDatabase(adminUrl, database) });
   await db.connect();
   try {
     for (const fn of LEAKPROOF_SEARCH_FUNCTIONS) {
