@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { $Enums } from '@ibhq/db';
 import type { CustomFieldDefinition } from './custom-fields.js';
 import { LEAD_SOURCES } from './lead-view.js';
-import { TAG_NAME_MAX } from './tags.service.js';
+import { noControlCharacters, TAG_NAME_MAX } from './lead-input.js';
 
 /**
  * Requests and answers of the CRM's configuration: tags, custom field definitions
@@ -14,7 +14,8 @@ export {
   CUSTOM_TEXT_MAX,
   type ApplyCustomFieldOptions,
 } from './custom-fields.js';
-export { normaliseTagNames, TAG_NAME_MAX } from './tags.service.js';
+export { normaliseTagNames } from './tags.service.js';
+export { TAG_NAME_MAX } from './lead-input.js';
 export { releaseMember, type AssignmentRuleView } from './assignment.service.js';
 
 /** Most custom field definitions a tenant may have. */
@@ -24,17 +25,13 @@ export const CUSTOM_FIELD_OPTIONS_MAX = 200;
 /** Most members in one assignment rule. */
 export const ASSIGNMENT_MEMBERS_MAX = 100;
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
-const noControl = (s: string) => !CONTROL.test(s);
-
 const tagName = z
   .string()
   .max(1000)
   .trim()
   .min(1)
   .max(TAG_NAME_MAX)
-  .refine(noControl, 'must not hold control characters');
+  .refine(noControlCharacters, 'must not hold control characters');
 const tagColor = z
   .string()
   .regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #1a2b3c')
@@ -82,22 +79,16 @@ export const CUSTOM_FIELD_TYPES = [
 const SELECT_TYPES: readonly $Enums.CustomFieldType[] = ['single_select', 'multi_select'];
 export const isSelectType = (type: $Enums.CustomFieldType) => SELECT_TYPES.includes(type);
 
-/** A custom field's label: 1 to 100 characters after trimming, no control characters. */
+/** A custom field's label or option: 1 to 100 characters after trimming, no control characters. */
 const fieldLabel = z
   .string()
   .max(1000)
   .trim()
   .min(1)
   .max(100)
-  .refine(noControl, 'must not hold control characters');
+  .refine(noControlCharacters, 'must not hold control characters');
 
-const optionText = z
-  .string()
-  .max(1000)
-  .trim()
-  .min(1)
-  .max(100)
-  .refine(noControl, 'must not hold control characters');
+const optionText = fieldLabel;
 
 /** Options: distinct without regard to case, at most 200. */
 const optionList = z

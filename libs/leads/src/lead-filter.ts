@@ -176,7 +176,7 @@ function forms(value: string | number | boolean): (string | number | boolean)[] 
   if (typeof value === 'number') return [value, String(value)];
   if (typeof value === 'boolean') return [value, String(value)];
   const out: (string | number | boolean)[] = [value];
-  if (/^-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,10})?$/.test(value)) out.push(Number(value));
+  if (NUMBER.test(value)) out.push(Number(value));
   if (value === 'true' || value === 'false') out.push(value === 'true');
   return out;
 }

@@ -17,6 +17,15 @@ import { LEAD_SOURCES } from './lead-view.js';
  * LeadsService (its default country is the lead's country, known only there).
  */
 
+// eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/** No control character (names, labels, options: single-line text). */
+export const noControlCharacters = (s: string): boolean => !CONTROL_CHARACTER.test(s);
+
+/** Longest tag name. */
+export const TAG_NAME_MAX = 50;
+
 /** Lone UTF-16 surrogates (invalid Unicode: PostgreSQL would store U+FFFD). */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
@@ -51,7 +60,7 @@ export const sourceDetailsField = z.strictObject({
 export type SourceDetails = z.infer<typeof sourceDetailsField>;
 
 export const tagsField = z
-  .array(storableText(z.string().trim().min(1).max(50)))
+  .array(storableText(z.string().trim().min(1).max(TAG_NAME_MAX)))
   .max(100, 'at most 100 tags');
 
 /** Values by custom field key; validated against the definitions by the service. */

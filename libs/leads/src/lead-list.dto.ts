@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ValidationError, type FieldProblem, type Page } from '@ibhq/core';
 import { leadFilter, leadFilterFromQuery, type LeadFilter } from './lead-filter.js';
+import { noControlCharacters } from './lead-input.js';
 import type { LeadView } from './lead-view.js';
 
 /**
@@ -120,15 +121,12 @@ export function leadListQueryFrom(
 // Saved views
 // ---------------------------------------------------------------------------
 
-// eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
-
 const viewName = z
   .string()
   .trim()
   .min(1)
   .max(100)
-  .refine((s) => !CONTROL_CHARACTER.test(s), 'must not contain control characters');
+  .refine(noControlCharacters, 'must not contain control characters');
 
 export const createSavedViewBody = z.strictObject({
   name: viewName,

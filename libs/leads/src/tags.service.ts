@@ -13,14 +13,12 @@ import {
 } from '@ibhq/core';
 import { Prisma, TenantDb } from '@ibhq/db';
 import type { CreateTagBody, ListTagsQuery, TagView, UpdateTagBody } from './crm-config.dto.js';
+import { noControlCharacters, TAG_NAME_MAX } from './lead-input.js';
 
 export interface TagRef {
   readonly id: string;
   readonly name: string;
 }
-
-/** Longest tag name. */
-export const TAG_NAME_MAX = 50;
 
 /**
  * Tag names as stored: trimmed, 1..50 characters, without control characters,
@@ -39,8 +37,7 @@ export function normaliseTagNames(names: readonly unknown[], field = 'body.tags'
         field: `${field}.${String(i)}`,
         message: `must be 1 to ${String(TAG_NAME_MAX)} characters`,
       });
-      // eslint-disable-next-line no-control-regex
-    } else if (/[\u0000-\u001f\u007f]/.test(name)) {
+    } else if (!noControlCharacters(name)) {
       problems.push({
         field: `${field}.${String(i)}`,
         message: 'must not hold control characters',
