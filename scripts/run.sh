@@ -254,7 +254,7 @@ curl -s '$base/v1/leads' $auth
 curl -s -X POST '$base/v1/leads' $auth $json -d '{"displayName":"Erin Newcomer"}'
 
 ${dim}# 3. add a note to a lead (201), then read the lead's timeline${reset}
-curl -s -X POST '$base/v1/leads/$lead_id/notes' $auth $json -d '{"body":"Asked about the spread on XAUUSD"}'; sleep 1; curl -s '$base/v1/leads/$lead_id/activities' $auth
+curl -s -X POST '$base/v1/leads/$lead_id/notes' $auth $json -d '{"body":"Asked about the spread on XAUUSD"}'; curl -s '$base/v1/leads/$lead_id/activities' $auth
 
 ${dim}# 4. invite a member, read the invitation e-mail in the outbox, see the audit trail${reset}
 curl -s -X POST '$base/v1/invitations' $auth $json -d '{"email":"agent@example.com","role":"agent"}'
