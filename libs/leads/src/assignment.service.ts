@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AuditService } from '@ibhq/audit';
-import { currentTenant, NotFoundError, ValidationError } from '@ibhq/core';
+import { currentTenant, NotFoundError, ValidationError, type FieldProblem } from '@ibhq/core';
 import { Prisma, TenantDb } from '@ibhq/db';
 import type { LeadSource } from './lead-view.js';
 
@@ -67,19 +67,30 @@ export class AssignmentService {
    * member of the tenant; ValidationError naming `body.memberIds.N` otherwise) take
    * turns from the first. Audited (assignment_rule.set).
    */
+  /**
+   * A problem for each of `userIds` that is not a member of the tenant, named by
+   * `fieldOf(its index)`: owners and rule members must be members. One query.
+   */
+  async nonMembers(
+    userIds: readonly string[],
+    fieldOf: (index: number) => string,
+  ): Promise<FieldProblem[]> {
+    const { tenantId } = currentTenant('AssignmentService.nonMembers');
+    const ids = userIds.map((id) => id.toLowerCase());
+    const members = await this.db.query<{ userId: string }>(Prisma.sql`
+      SELECT "userId"::text AS "userId" FROM "Membership"
+       WHERE "tenantId" = ${tenantId}::uuid AND "userId" = ANY(${ids}::uuid[])`);
+    const known = new Set(members.map((m) => m.userId));
+    return ids.flatMap((id, i) =>
+      known.has(id) ? [] : [{ field: fieldOf(i), message: 'is not a member of this tenant' }],
+    );
+  }
+
   async setRule(source: LeadSource, memberIds: readonly string[]): Promise<AssignmentRuleView> {
     const { tenantId } = currentTenant('AssignmentService.setRule');
     const ids = memberIds.map((id) => id.toLowerCase());
     return this.db.transaction(async () => {
-      const members = await this.db.query<{ userId: string }>(Prisma.sql`
-        SELECT "userId"::text AS "userId" FROM "Membership"
-         WHERE "tenantId" = ${tenantId}::uuid AND "userId" = ANY(${ids}::uuid[])`);
-      const known = new Set(members.map((m) => m.userId));
-      const problems = ids.flatMap((id, i) =>
-        known.has(id)
-          ? []
-          : [{ field: `body.memberIds.${String(i)}`, message: 'is not a member of this tenant' }],
-      );
+      const problems = await this.nonMembers(ids, (i) => `body.memberIds.${String(i)}`);
       if (problems.length > 0) throw new ValidationError(problems);
       const [rule] = await this.db.query<AssignmentRuleView>(Prisma.sql`
         INSERT INTO "AssignmentRule" ("tenantId", "source", "memberIds", "nextIndex", "updatedAt")

@@ -22,6 +22,7 @@ import {
   type BulkJobParams,
   type StoredUpdate,
 } from './bulk.dto.js';
+import { AssignmentService } from './assignment.service.js';
 import { applyCustomFieldValues } from './custom-fields.js';
 import { CustomFieldsService } from './custom-fields.service.js';
 import { LEAD_SEARCH_SETTINGS_SQL, leadFilterSql, type LeadFilter } from './lead-filter.js';
@@ -119,6 +120,7 @@ export class BulkService {
     private readonly timeline: TimelineService,
     private readonly customFields: CustomFieldsService,
     private readonly audit: AuditService,
+    private readonly assignment: AssignmentService,
   ) {}
 
   // -------------------------------------------------------------------------
@@ -221,7 +223,6 @@ export class BulkService {
   private async validateAction(action: BulkBody['action']): Promise<StoredAction> {
     if (action.type === 'delete') return { type: 'delete' };
     const { set } = action;
-    const { tenantId } = currentTenant();
     const problems: FieldProblem[] = [];
     const out: {
       -readonly [K in keyof StoredUpdate]: StoredUpdate[K];
@@ -240,16 +241,12 @@ export class BulkService {
       if (set.ownerId === null) {
         out.ownerId = null;
       } else {
-        const ownerId = set.ownerId.toLowerCase();
-        const [member] = await this.db.query<{ userId: string }>(Prisma.sql`
-          SELECT "userId"::text AS "userId" FROM "Membership"
-           WHERE "tenantId" = ${tenantId}::uuid AND "userId" = ${ownerId}::uuid`);
-        if (member) out.ownerId = ownerId;
-        else
-          problems.push({
-            field: 'body.action.set.ownerId',
-            message: 'is not a member of this tenant',
-          });
+        const refused = await this.assignment.nonMembers(
+          [set.ownerId],
+          () => 'body.action.set.ownerId',
+        );
+        if (refused.length === 0) out.ownerId = set.ownerId.toLowerCase();
+        else problems.push(...refused);
       }
     }
     const collect = <T>(fn: () => T): T | undefined => {

@@ -621,16 +621,8 @@ export class LeadsService {
 
   /** `userId` if they are a member of the tenant, else a 400 naming body.ownerId. */
   private async member(userId: string): Promise<string> {
-    const { tenantId } = currentTenant('LeadsService.member');
-    const [row] = await this.db.query<{ userId: string }>(
-      Prisma.sql`SELECT "userId" FROM "Membership"
-                  WHERE "tenantId" = ${tenantId}::uuid AND "userId" = ${userId}::uuid`,
-    );
-    if (!row) {
-      throw new ValidationError([
-        { field: 'body.ownerId', message: 'is not a member of this tenant' },
-      ]);
-    }
-    return row.userId;
+    const problems = await this.assignment.nonMembers([userId], () => 'body.ownerId');
+    if (problems.length > 0) throw new ValidationError(problems);
+    return userId.toLowerCase();
   }
 }
