@@ -26,7 +26,7 @@ import { AssignmentService } from './assignment.service.js';
 import { applyCustomFieldValues } from './custom-fields.js';
 import { CustomFieldsService } from './custom-fields.service.js';
 import { LEAD_SEARCH_SETTINGS_SQL, leadFilterSql, type LeadFilter } from './lead-filter.js';
-import { databaseErrorOf } from './lead-input.js';
+import { databaseErrorOf, handOverLeads } from './lead-input.js';
 import { bulkJob, type BulkJobPayload } from './leads.jobs.js';
 import { PipelineService, type StageMove } from './pipeline.service.js';
 import { normaliseTagNames, TagsService } from './tags.service.js';
@@ -717,28 +717,13 @@ export class BulkService {
 
   /**
    * The update of an agent who sees only their own leads and gives them to another
-   * member. Row-level security allows it (own_leads_only: USING the agent's own rows,
-   * WITH CHECK true), but PostgreSQL also checks the new row against the SELECT
-   * policies when the UPDATE reads columns of the table, and a handed-over row is no
-   * longer visible to the agent. So each row is addressed through a cursor over the
-   * locked rows (`WHERE CURRENT OF` reads no column) and the SET clauses hold only
-   * values, worked out from the row as it was read (the way LeadsService hands one
-   * lead over). Row by row: such agents hold few leads.
+   * member (see handOverLeads): SET clauses of values only, worked out from each row
+   * as it was read.
    */
   private async handOver(changes: readonly LeadChange[], action: StoredUpdate): Promise<void> {
     const { tenantId } = currentTenant();
-    const byId = new Map(changes.map((c) => [c.row.id, c]));
-    await this.db.query(Prisma.sql`DECLARE bulk_hand_over NO SCROLL CURSOR FOR
-      SELECT "id"::text AS "id" FROM "Lead"
-       WHERE "tenantId" = ${tenantId}::uuid AND "id" = ANY(${[...byId.keys()]}::uuid[])
-       ORDER BY "id" FOR UPDATE`);
-    for (;;) {
-      const [current] = await this.db.query<{ id: string }>(
-        Prisma.sql`FETCH NEXT FROM bulk_hand_over`,
-      );
-      if (!current) break;
-      const change = byId.get(current.id);
-      if (!change) continue;
+    const setsById = new Map<string, Prisma.Sql[]>();
+    for (const change of changes) {
       const sets: Prisma.Sql[] = [
         Prisma.sql`"version" = ${change.row.version + 1}::int`,
         Prisma.sql`"updatedAt" = now()`,
@@ -758,10 +743,9 @@ export class BulkService {
         for (const key of action.removeFields ?? []) Reflect.deleteProperty(fields, key);
         sets.push(Prisma.sql`"customFields" = ${JSON.stringify(fields)}::jsonb`);
       }
-      await this.db.query(Prisma.sql`UPDATE "Lead" SET ${Prisma.join(sets, ', ')}
-                                      WHERE CURRENT OF bulk_hand_over`);
+      setsById.set(change.row.id, sets);
     }
-    await this.db.query(Prisma.sql`CLOSE bulk_hand_over`);
+    await handOverLeads(this.db, tenantId, setsById);
   }
 
   /** The timeline of the changes: stage moves (with their history), owners, fields. */

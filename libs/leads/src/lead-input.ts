@@ -178,6 +178,39 @@ export async function resolveLead(
 }
 
 /**
+ * Writes `sets` (SET clauses of values only) to each lead of `setsById`, locking and
+ * addressing it through a cursor (`WHERE CURRENT OF`), in the caller's transaction;
+ * answers the ids written (those the caller may see). This is how an agent who sees
+ * only their own leads hands leads over to another member: row-level security allows
+ * it (own_leads_only: USING the agent's own rows, WITH CHECK true), but PostgreSQL also
+ * checks the new row against the SELECT policies when an UPDATE reads columns of the
+ * table, and a handed-over row is no longer visible to the agent. `WHERE CURRENT OF`
+ * reads no column. Row by row: such agents hold few leads.
+ */
+export async function handOverLeads(
+  db: TenantDb,
+  tenantId: string,
+  setsById: ReadonlyMap<string, readonly Prisma.Sql[]>,
+): Promise<string[]> {
+  await db.query(Prisma.sql`DECLARE lead_hand_over NO SCROLL CURSOR FOR
+    SELECT "id"::text AS "id" FROM "Lead"
+     WHERE "tenantId" = ${tenantId}::uuid AND "id" = ANY(${[...setsById.keys()]}::uuid[])
+     ORDER BY "id" FOR UPDATE`);
+  const written: string[] = [];
+  for (;;) {
+    const [current] = await db.query<{ id: string }>(Prisma.sql`FETCH NEXT FROM lead_hand_over`);
+    if (!current) break;
+    const sets = setsById.get(current.id);
+    if (!sets) continue;
+    await db.query(Prisma.sql`UPDATE "Lead" SET ${Prisma.join([...sets], ', ')}
+                               WHERE CURRENT OF lead_hand_over`);
+    written.push(current.id);
+  }
+  await db.query(Prisma.sql`CLOSE lead_hand_over`);
+  return written;
+}
+
+/**
  * The PostgreSQL error behind a failed statement (SQLSTATE and constraint), from
  * node-postgres (TenantDb's raw path) or Prisma (inside a transaction); null for
  * anything else.

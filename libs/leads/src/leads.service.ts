@@ -10,6 +10,7 @@ import { CustomFieldsService } from './custom-fields.service.js';
 import { normalisePhone, searchTextOf } from './identity.js';
 import {
   databaseErrorOf,
+  handOverLeads,
   IDENTITIES,
   identityOfConstraint,
   leadMergedError,
@@ -494,7 +495,9 @@ export class LeadsService {
     sets.push(Prisma.sql`"version" = ${row.version + 1}::int`, Prisma.sql`"updatedAt" = now()`);
     const { leadOwnerScope } = currentTenant('LeadsService.update');
     if (ownerChanged && leadOwnerScope !== undefined && ownerId !== leadOwnerScope) {
-      await this.handOver(row.id, sets);
+      // Given away by an agent who then no longer sees it: see handOverLeads.
+      const written = await handOverLeads(this.db, tenantId, new Map([[row.id, sets]]));
+      if (written.length !== 1) throw new NotFoundError('lead');
     } else {
       await this.db.query(Prisma.sql`UPDATE "Lead" SET ${Prisma.join(sets, ', ')}
                                        WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${row.id}::uuid`);
@@ -530,28 +533,6 @@ export class LeadsService {
       customFields,
       version: row.version + 1,
       stageChangedAt: stageChanged ? null : row.stageChangedAt,
-    });
-  }
-
-  /**
-   * The update of an agent who sees only their own leads and gives this one to another
-   * member. Row-level security allows it (own_leads_only: USING the agent's own rows,
-   * WITH CHECK true), but PostgreSQL also checks the new row against the SELECT
-   * policies when the UPDATE reads columns of the table (its WHERE clause), and the
-   * handed-over row is no longer visible to the agent. So the row is addressed through
-   * a cursor (`WHERE CURRENT OF`, which reads no column) over the locked row, and the
-   * SET clauses hold only values.
-   */
-  private async handOver(id: string, sets: readonly Prisma.Sql[]): Promise<void> {
-    const { tenantId } = currentTenant('LeadsService.handOver');
-    await this.db.transaction(async () => {
-      await this.db.query(Prisma.sql`DECLARE lead_hand_over NO SCROLL CURSOR FOR
-        SELECT 1 FROM "Lead" WHERE "tenantId" = ${tenantId}::uuid AND "id" = ${id}::uuid FOR UPDATE`);
-      const fetched = await this.db.query(Prisma.sql`FETCH NEXT FROM lead_hand_over`);
-      if (fetched.length !== 1) throw new NotFoundError('lead');
-      await this.db.query(Prisma.sql`UPDATE "Lead" SET ${Prisma.join(sets, ', ')}
-                                      WHERE CURRENT OF lead_hand_over`);
-      await this.db.query(Prisma.sql`CLOSE lead_hand_over`);
     });
   }
 
