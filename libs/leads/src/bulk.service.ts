@@ -550,12 +550,12 @@ export class BulkService {
   ): Promise<string[]> {
     if (!('filter' in target)) return [];
     const filter: LeadFilter = target.filter;
-    const { tenantId } = currentTenant();
     return this.db.transaction(async () => {
       if (filter.q !== undefined) await this.db.query(LEAD_SEARCH_SETTINGS_SQL);
+      // leadFilterSql writes the tenant (of the context) into its conditions.
       const rows = await this.db.query<{ id: string }>(Prisma.sql`
         SELECT l."id"::text AS "id" FROM "Lead" l
-         WHERE l."tenantId" = ${tenantId}::uuid AND ${leadFilterSql(filter)}
+         WHERE ${leadFilterSql(filter)}
            ${after === null ? Prisma.empty : Prisma.sql`AND l."id" > ${after}::uuid`}
          ORDER BY l."id" LIMIT ${CHUNK}
          ${lock ? Prisma.sql`FOR UPDATE OF l` : Prisma.empty}`);
